@@ -1,0 +1,1 @@
+"""Bellwether: safe canary rollouts for ML model serving on Kubernetes."""

@@ -1,0 +1,79 @@
+"""Wire formats shared by the spec: durations (`30s`, `5m`, `1h30m`), int-or-percent (`25%`, `0`).
+
+They are strings on the wire, like Kubernetes' own, so manifests read naturally; the parsers here are
+the one place that turns them into numbers, so the CRD pattern and the runtime check cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
+DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
+_DURATION_FULL = re.compile(DURATION_PATTERN)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+INT_OR_PERCENT_PATTERN = r"^([0-9]+%?)$"
+_INT_OR_PERCENT = re.compile(INT_OR_PERCENT_PATTERN)
+
+
+def parse_duration(value: str) -> float:
+    """Seconds in a duration such as `30s`, `5m`, `1h30m` or `500ms`."""
+    if not _DURATION_FULL.match(value):
+        raise ValueError(f"{value!r} is not a duration: use a number with a unit, like 30s, 5m, 1h30m or 500ms")
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(value))
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest duration string for whole seconds, e.g. 90 -> `1m30s`; for messages and PromQL ranges."""
+    total = int(round(seconds))
+    if total <= 0:
+        return "0s"
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _coerce_str(value: Any) -> Any:
+    # YAML turns `maxSurge: 0` into an int; accept it as the string "0".
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _check_int_or_percent(value: str) -> str:
+    if not _INT_OR_PERCENT.match(value):
+        raise ValueError(f"{value!r} is not a count or a percentage: use a whole number like 1 or a percentage like 25%")
+    if value.endswith("%") and int(value[:-1]) > 100:
+        raise ValueError(f"{value!r} is more than 100%")
+    return value
+
+
+def resolve_int_or_percent(value: str, total: int, *, round_up: bool) -> int:
+    """A count from `2` or `25%` of `total`; surge rounds up, like Kubernetes' own maxSurge."""
+    if value.endswith("%"):
+        scaled = total * int(value[:-1])
+        return -(-scaled // 100) if round_up else scaled // 100
+    return int(value)
+
+
+Duration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "description": "A duration: 30s, 5m, 1h30m."}),
+]
+
+IntOrPercent = Annotated[
+    str,
+    BeforeValidator(_coerce_str),
+    AfterValidator(_check_int_or_percent),
+    WithJsonSchema(
+        {"x-kubernetes-int-or-string": True, "description": "A whole number (2) or a percentage (25%)."}
+    ),
+]

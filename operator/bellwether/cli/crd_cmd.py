@@ -1,0 +1,44 @@
+"""`bellwether crd` prints the generated CRD; `bellwether validate -f` checks ModelDeployment files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from bellwether.api import SpecError, parse
+from bellwether.api.crd import crd_yaml
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("crd", help="print the ModelDeployment CustomResourceDefinition (YAML)")
+    p.set_defaults(func=_crd)
+    v = sub.add_parser("validate", help="check ModelDeployment files the way the operator reads them")
+    v.add_argument("-f", "--filename", action="append", required=True, help="a YAML file (repeatable)")
+    v.set_defaults(func=_validate)
+
+
+def _crd(args: argparse.Namespace) -> int:
+    sys.stdout.write(crd_yaml())
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    failed = 0
+    for name in args.filename:
+        for doc in yaml.safe_load_all(Path(name).read_text()):
+            if not doc or doc.get("kind") != "ModelDeployment":
+                continue
+            label = f"{name}: {doc.get('metadata', {}).get('name', '?')}"
+            try:
+                parse(doc)
+            except SpecError as e:
+                failed += 1
+                print(f"{label}: invalid")
+                for problem in e.problems:
+                    print(f"  - {problem}")
+            else:
+                print(f"{label}: valid")
+    return 1 if failed else 0

@@ -1,0 +1,99 @@
+"""The engine's ports: what it is told (observations) and what it answers (a decision).
+
+Plain frozen dataclasses, so the operator, the simulator and the benchmarks build them the same way
+and a decision can be compared, replayed and printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from bellwether.api import Measurement, ModelDeploymentStatus, Template
+
+Role = Literal["stable", "canary"]
+CommandAction = Literal["pause", "resume", "promote", "promote-full", "abort", "retry"]
+
+
+@dataclass(frozen=True)
+class RevisionPods:
+    """Pods of one revision in one region, as observed."""
+
+    desired: int = 0
+    ready: int = 0
+    unschedulable: int = 0
+    unavailable: int = 0
+    problem: str | None = None  # e.g. "ImagePullBackOff: image not found", "0/4 nodes have a free nvidia.com/gpu"
+
+
+@dataclass(frozen=True)
+class RegionObservation:
+    name: str
+    reachable: bool = True
+    error: str | None = None  # why the region could not be observed or applied to
+    pods: Mapping[str, RevisionPods] = field(default_factory=dict)  # by revision
+    weights: Mapping[str, int] = field(default_factory=dict)  # current route weights by revision
+
+
+@dataclass(frozen=True)
+class ManualCommand:
+    """A user's command (from an annotation); `id` makes it consumed exactly once."""
+
+    action: CommandAction
+    id: str
+
+
+@dataclass(frozen=True)
+class Observations:
+    generation: int
+    regions: Mapping[str, RegionObservation]
+    measurements: tuple[Measurement, ...] = ()  # judged results of the analysis requests due now
+    command: ManualCommand | None = None
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """Measure every metric in `region`: canary revision vs stable revision over the last `window` seconds.
+
+    `warmup_until` is when the canary's pods in the region finished warming up (ISO 8601); a measurement
+    whose window starts earlier is Inconclusive, never Successful.
+    """
+
+    region: str
+    canary_revision: str
+    stable_revision: str
+    window_seconds: float
+    warmup_until: str
+
+
+@dataclass(frozen=True)
+class RevisionPlan:
+    revision: str
+    role: Role
+    replicas: int
+    weight: int  # share of traffic, 0-100
+    template: Template
+
+
+@dataclass(frozen=True)
+class RegionPlan:
+    """The desired state of a region. A revision not listed here is to be removed from the region."""
+
+    region: str
+    revisions: tuple[RevisionPlan, ...]
+
+
+@dataclass(frozen=True)
+class Event:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: ModelDeploymentStatus
+    regions: tuple[RegionPlan, ...]
+    events: tuple[Event, ...] = ()
+    requeue_after: float = 30.0  # seconds until deciding again is useful
