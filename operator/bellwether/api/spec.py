@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
 from bellwether.api.units import Duration, IntOrPercent
 
@@ -44,9 +45,9 @@ Preset = Literal[
 ]
 
 
-def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
     """One `x-kubernetes-validations` entry; the message is what `kubectl apply` prints."""
-    entry = {"rule": rule, "message": message}
+    entry: JsonDict = {"rule": rule, "message": message}
     if field_path:
         entry["fieldPath"] = field_path
     return entry
@@ -230,7 +231,8 @@ class Rollout(Wire):
     )
     waves: list[list[Annotated[str, Field(max_length=63)]]] | None = Field(
         default=None,
-        max_length=16, description="Region names per wave. Default: the first region alone, then all the rest."
+        max_length=16,
+        description="Region names per wave. Default: the first region alone, then all the rest.",
     )
     steps: list[Step] = Field(default_factory=default_steps, max_length=64)
     bake_time: Duration = Field(default="10m", description="After full promotion: keep judging for this long.")
@@ -241,9 +243,7 @@ class Rollout(Wire):
         weights = [s.set_weight for s in self.steps if s.set_weight is not None]
         for i in range(1, len(weights)):
             if weights[i] <= weights[i - 1]:
-                raise ValueError(
-                    f"setWeight must increase through the steps: {weights[i]} after {weights[i - 1]}"
-                )
+                raise ValueError(f"setWeight must increase through the steps: {weights[i]} after {weights[i - 1]}")
         return self
 
 
@@ -311,7 +311,7 @@ class Analysis(Wire):
         return self
 
 
-_SPEC_RULES = [
+_SPEC_RULES: list[JsonValue] = [
     cel(
         "self.regions.all(r, self.regions.exists_one(q, q.name == r.name))",
         "region names must be unique",

@@ -29,7 +29,7 @@ def parse_duration(value: str) -> float:
 
 def format_duration(seconds: float) -> str:
     """The shortest duration string for whole seconds, e.g. 90 -> `1m30s`; for messages and PromQL ranges."""
-    total = int(round(seconds))
+    total = round(seconds)
     if total <= 0:
         return "0s"
     hours, rest = divmod(total, 3600)
@@ -49,7 +49,9 @@ def _coerce_str(value: Any) -> Any:
 
 def _check_int_or_percent(value: str) -> str:
     if not _INT_OR_PERCENT.match(value):
-        raise ValueError(f"{value!r} is not a count or a percentage: use a whole number like 1 or a percentage like 25%")
+        raise ValueError(
+            f"{value!r} is not a count or a percentage: use a whole number like 1 or a percentage like 25%"
+        )
     if value.endswith("%") and int(value[:-1]) > 100:
         raise ValueError(f"{value!r} is more than 100%")
     return value
@@ -73,7 +75,5 @@ IntOrPercent = Annotated[
     str,
     BeforeValidator(_coerce_str),
     AfterValidator(_check_int_or_percent),
-    WithJsonSchema(
-        {"x-kubernetes-int-or-string": True, "description": "A whole number (2) or a percentage (25%)."}
-    ),
+    WithJsonSchema({"x-kubernetes-int-or-string": True, "description": "A whole number (2) or a percentage (25%)."}),
 ]
