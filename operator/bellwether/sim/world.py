@@ -1,0 +1,87 @@
+"""The simulated world: one virtual clock, a GPU cluster per region, and the serving fleet on it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bellwether.api import Measurement, ModelDeploymentSpec
+from bellwether.rollout.types import ManualCommand, Observations
+from bellwether.sim.clock import VirtualClock
+from bellwether.sim.cluster import PRODUCT_LABEL, Cluster, Node
+from bellwether.sim.fleet import Fleet
+
+DEFAULT_PRODUCT = "NVIDIA-H100-80GB-HBM3"
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A region's GPU pool: `spare_gpus` beyond what the spec's replicas need (None = plenty)."""
+
+    spare_gpus: int | None = None
+    gpus_per_node: int = 8
+
+
+class World:
+    def __init__(self, clock: VirtualClock, fleet: Fleet) -> None:
+        self.clock = clock
+        self.fleet = fleet
+        self.clusters: dict[str, Cluster] = {}
+        self.load_seconds: dict[str, float] = {}  # model load time by revision; the runner fills it in
+
+    @classmethod
+    def for_spec(
+        cls,
+        spec: ModelDeploymentSpec,
+        *,
+        seed: int = 0,
+        pools: Mapping[str, Pool] | None = None,
+        fleet: Fleet | None = None,
+    ) -> World:
+        """Nodes labelled to match each region's nodeSelector and GPU product; by default a pool with
+        room for a full second copy of the fleet (so `maxSurge` can surge)."""
+        world = cls(VirtualClock(), fleet or Fleet(seed=seed))
+        gpu = spec.runtime.resources.gpu
+        per_pod = gpu.count if gpu else 0
+        labels_gpu = {PRODUCT_LABEL: (gpu.product if gpu and gpu.product else DEFAULT_PRODUCT)}
+        for region in spec.regions:
+            pool = (pools or {}).get(region.name, Pool())
+            need = region.replicas * per_pod
+            total = need + (pool.spare_gpus if pool.spare_gpus is not None else max(need, per_pod))
+            nodes = [
+                Node(
+                    f"{region.name}-gpu-{i}",
+                    gpus=min(pool.gpus_per_node, total - i * pool.gpus_per_node),
+                    labels={**labels_gpu, **region.node_selector, "kubernetes.io/hostname": f"{region.name}-gpu-{i}"},
+                )
+                for i in range(math.ceil(total / pool.gpus_per_node))
+            ]
+            world.clusters[region.name] = Cluster(region.name, nodes, now=world.elapsed, load_seconds=world._load)
+            world.fleet.demand.setdefault(region.name, region.replicas * world.fleet.profile.rps_per_replica)
+        return world
+
+    def elapsed(self) -> float:
+        return self.clock.elapsed
+
+    def _load(self, revision: str) -> float:
+        return self.load_seconds.get(revision, 0.0)
+
+    def advance(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        for c in self.clusters.values():
+            c.reconcile()
+
+    def observe(
+        self,
+        owner: str,
+        generation: int,
+        measurements: tuple[Measurement, ...] = (),
+        command: ManualCommand | None = None,
+    ) -> Observations:
+        return Observations(
+            generation=generation,
+            regions={name: c.observe(owner) for name, c in self.clusters.items()},
+            measurements=measurements,
+            command=command,
+        )
