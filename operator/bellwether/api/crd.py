@@ -35,6 +35,14 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
             continue
         if key == "default" and (isinstance(value, (dict, list)) or value is None):
             continue  # object defaults come from the models at runtime; keep the CRD small
+        if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema 2020 says `exclusiveMinimum: 1`; OpenAPI v3.0 (Kubernetes) says `minimum: 1` + `true`.
+            out[key.replace("exclusiveM", "m")] = value
+            out[key] = True
+            continue
+        if key == "const":
+            out["enum"] = [value]
+            continue
         if key == "properties":
             out[key] = {name: _inline(sub, defs) for name, sub in value.items()}
         else:

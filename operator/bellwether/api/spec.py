@@ -1,23 +1,36 @@
 """The `ModelDeployment` spec: the one source of truth for runtime types and the CRD schema.
 
 Rules that a structural OpenAPI schema cannot express are written twice on purpose, in the same
-words: as pydantic validators (so `bellwether simulate -f` and the operator catch them) and as CEL
+words: as pydantic validators (so `bellwether validate -f` and the operator catch them) and as CEL
 `x-kubernetes-validations` (so `kubectl apply` refuses them). Tests check that both agree on every
-bad example.
+bad example. Every list a CEL rule iterates has a `maxItems` and every string it compares a
+`maxLength`, so the API server's CEL cost estimate stays bounded.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
-from pydantic.alias_generators import to_camel
-from pydantic.config import JsonDict
 
+from bellwether.api.base import Invalid, Wire, cel
+from bellwether.api.patterns import (
+    DNS_LABEL,
+    DNS_SUBDOMAIN,
+    ENV_NAME,
+    HTTP_PATH,
+    HTTP_URL,
+    METRIC_NAME,
+    QUANTITY,
+)
 from bellwether.api.units import Duration, IntOrPercent
 
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-METRIC_NAME = r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$"
+__all__ = ["DNS_LABEL", "METRIC_NAME", "QUANTITY", "Invalid", "Wire", "cel"]
+
+MAX_REGIONS = 32
+MAX_STEPS = 32
+MAX_METRICS = 32
 
 PRESET_NAMES = (
     "vllm-e2e-latency-p99",
@@ -44,19 +57,21 @@ Preset = Literal[
     "http-error-rate",
 ]
 
-
-def cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
-    """One `x-kubernetes-validations` entry; the message is what `kubectl apply` prints."""
-    entry: JsonDict = {"rule": rule, "message": message}
-    if field_path:
-        entry["fieldPath"] = field_path
-    return entry
+# Variables a metric query may use, `{{name}}`; anything else is a typo caught before it reaches Prometheus.
+TEMPLATE_VARIABLES = ("name", "namespace", "region", "revision", "role", "interval")
+_PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")
+_KNOWN_PLACEHOLDER = re.compile(r"^\{\{\s*(" + "|".join(TEMPLATE_VARIABLES) + r")\s*\}\}$")
 
 
-class Wire(BaseModel):
-    """camelCase on the wire, snake_case in Python; unknown fields are typos, so they are errors."""
+ALLOWED_VARIABLES = ", ".join("{{" + v + "}}" for v in TEMPLATE_VARIABLES)
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+def unknown_variables(query: str) -> list[str]:
+    """The `{{...}}` placeholders in a query that are not template variables, in order of appearance."""
+    return [p for p in _PLACEHOLDER.findall(query) if not _KNOWN_PLACEHOLDER.match(p)]
+
+
+Short = Annotated[str, Field(max_length=253)]
 
 
 class ModelRef(Wire):
@@ -68,19 +83,19 @@ class ModelRef(Wire):
 
 
 class KeyRef(Wire):
-    name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    key: str = Field(min_length=1, max_length=253)
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN, description="The Secret's name.")
+    key: str = Field(min_length=1, max_length=253, description="The key within the Secret.")
 
 
 class EnvVarSource(Wire):
-    secret_key_ref: KeyRef | None = None
-    config_map_key_ref: KeyRef | None = None
+    secret_key_ref: KeyRef | None = Field(default=None, description="A key of a Secret in the object's namespace.")
+    config_map_key_ref: KeyRef | None = Field(default=None, description="A key of a ConfigMap in the namespace.")
 
 
 class EnvVar(Wire):
-    name: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-    value: str | None = None
-    value_from: EnvVarSource | None = None
+    name: str = Field(min_length=1, max_length=253, pattern=ENV_NAME, description="The variable's name.")
+    value: str | None = Field(default=None, max_length=32768, description="A literal value.")
+    value_from: EnvVarSource | None = Field(default=None, description="Or a value read from a Secret or ConfigMap.")
 
 
 class Gpu(Wire):
@@ -92,9 +107,6 @@ class Gpu(Wire):
     )
 
 
-QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"
-
-
 class Resources(Wire):
     gpu: Gpu | None = Field(default=None, description="GPUs per replica; absent = a CPU-only model.")
     cpu: str | None = Field(default=None, pattern=QUANTITY, description="CPU request and limit, e.g. 8 or 500m.")
@@ -103,12 +115,18 @@ class Resources(Wire):
 
 class Runtime(Wire):
     image: str = Field(min_length=1, max_length=512, description="The serving image: vLLM, Triton, TGI or any.")
-    command: list[str] | None = None
-    args: list[str] = Field(default_factory=list)
-    port: int = Field(default=8000, ge=1, le=65535)
-    env: list[EnvVar] = Field(default_factory=list)
-    resources: Resources = Field(default_factory=Resources)
-    readiness_path: str = Field(default="/health", pattern=r"^/.*$")
+    command: list[Short] | None = Field(
+        default=None, max_length=64, description="Overrides the image's entrypoint; absent = the image's own."
+    )
+    args: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=128, description="Arguments; `$(MODEL_URI)` expands to model.uri."
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="The container port serving HTTP.")
+    env: list[EnvVar] = Field(default_factory=list, max_length=128, description="Plain environment variables.")
+    resources: Resources = Field(default_factory=Resources, description="GPUs, CPU and memory per replica.")
+    readiness_path: str = Field(
+        default="/health", pattern=HTTP_PATH, max_length=1024, description="HTTP GET path of the readiness probe."
+    )
     warmup_seconds: int = Field(
         default=60, ge=0, le=7200, description="Model load time: analysis ignores a new revision's first N seconds."
     )
@@ -122,28 +140,35 @@ class ClusterRef(Wire):
 
 class Region(Wire):
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="A DNS label; used in child names and labels.")
-    replicas: int = Field(ge=0, le=1000)
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    replicas: int = Field(ge=0, le=1000, description="Serving replicas in this region once fully rolled out.")
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, max_length=32, description="Extra node labels the region's pods must match."
+    )
     cluster: ClusterRef | None = Field(default=None, description="Absent = the home cluster.")
     namespace: str | None = Field(
-        default=None, pattern=DNS_LABEL, description="Namespace in a remote cluster; default: the object's own."
+        default=None,
+        pattern=DNS_LABEL,
+        max_length=63,
+        description="Namespace in a remote cluster; default: the object's own.",
     )
 
 
 class ParentRef(Wire):
-    name: str = Field(min_length=1)
-    namespace: str | None = None
-    section_name: str | None = None
+    name: str = Field(min_length=1, max_length=253, description="The Gateway's name.")
+    namespace: str | None = Field(default=None, max_length=63, description="The Gateway's namespace; default: own.")
+    section_name: str | None = Field(default=None, max_length=253, description="A listener of the Gateway.")
 
 
 class GatewayAPIRouting(Wire):
-    parent_refs: list[ParentRef] = Field(min_length=1)
-    hostnames: list[str] = Field(default_factory=list)
+    parent_refs: list[ParentRef] = Field(
+        min_length=1, max_length=16, description="Gateways the generated HTTPRoute attaches to."
+    )
+    hostnames: list[Short] = Field(default_factory=list, max_length=16, description="Hostnames the route matches.")
 
 
 class IstioRouting(Wire):
-    hosts: list[str] = Field(min_length=1)
-    gateways: list[str] = Field(default_factory=list)
+    hosts: list[Short] = Field(min_length=1, max_length=16, description="Hosts of the generated VirtualService.")
+    gateways: list[Short] = Field(default_factory=list, max_length=16, description="Istio Gateways; absent = mesh.")
 
 
 class Traffic(Wire):
@@ -153,21 +178,27 @@ class Traffic(Wire):
                 cel(
                     "self.router != 'gatewayAPI' || has(self.gatewayAPI)",
                     "router gatewayAPI needs traffic.gatewayAPI.parentRefs",
+                    ".gatewayAPI",
                 ),
-                cel("self.router != 'istio' || has(self.istio)", "router istio needs traffic.istio.hosts"),
+                cel("self.router != 'istio' || has(self.istio)", "router istio needs traffic.istio.hosts", ".istio"),
             ]
         }
     )
-    router: Literal["replicas", "gatewayAPI", "istio"] = "replicas"
-    gateway_api: GatewayAPIRouting | None = Field(default=None, alias="gatewayAPI")
-    istio: IstioRouting | None = None
+    router: Literal["replicas", "gatewayAPI", "istio"] = Field(
+        default="replicas",
+        description="How traffic is split: replicas (by pod counts), gatewayAPI (HTTPRoute weights), istio.",
+    )
+    gateway_api: GatewayAPIRouting | None = Field(
+        default=None, alias="gatewayAPI", description="Required with router gatewayAPI."
+    )
+    istio: IstioRouting | None = Field(default=None, description="Required with router istio.")
 
     @model_validator(mode="after")
     def _router_config(self) -> Traffic:
         if self.router == "gatewayAPI" and self.gateway_api is None:
-            raise ValueError("router gatewayAPI needs traffic.gatewayAPI.parentRefs")
+            raise Invalid("gatewayAPI", "is required with router gatewayAPI: give the Gateways in parentRefs")
         if self.router == "istio" and self.istio is None:
-            raise ValueError("router istio needs traffic.istio.hosts")
+            raise Invalid("istio", "is required with router istio: give the VirtualService hosts")
         return self
 
 
@@ -176,7 +207,7 @@ class Pause(Wire):
 
 
 class StepAnalysis(Wire):
-    duration: Duration
+    duration: Duration = Field(description="How long to measure every metric at this step.")
 
 
 _ONE_STEP_KIND = "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0) == 1"
@@ -191,13 +222,16 @@ class Step(Wire):
         }
     )
     set_weight: int | None = Field(default=None, ge=0, le=100, description="Canary share of traffic, 0-100.")
-    pause: Pause | None = None
-    analysis: StepAnalysis | None = None
+    pause: Pause | None = Field(default=None, description="Wait, for a duration or for `bellwether promote`.")
+    analysis: StepAnalysis | None = Field(default=None, description="Judge the canary against spec.analysis.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        if sum(x is not None for x in (self.set_weight, self.pause, self.analysis)) != 1:
-            raise ValueError("a step is exactly one of setWeight, pause or analysis")
+        given = (("setWeight", self.set_weight), ("pause", self.pause), ("analysis", self.analysis))
+        kinds = [k for k, v in given if v is not None]
+        if len(kinds) != 1:
+            given = " and ".join(kinds) if kinds else "none of them"
+            raise ValueError(f"a step is exactly one of setWeight, pause or analysis; this one has {given}")
         return self
 
 
@@ -212,9 +246,10 @@ def default_steps() -> list[Step]:
 
 # Strictly increasing = sorted (Kubernetes' CEL list library) and no repeats.
 _WEIGHTS_INCREASE = (
+    "!has(self.steps) || ("
     "self.steps.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted() && "
     "self.steps.filter(s, has(s.setWeight)).all(a, "
-    "self.steps.filter(s, has(s.setWeight)).exists_one(b, b.setWeight == a.setWeight))"
+    "self.steps.filter(s, has(s.setWeight)).exists_one(b, b.setWeight == a.setWeight)))"
 )
 
 
@@ -223,27 +258,42 @@ class Rollout(Wire):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(_WEIGHTS_INCREASE, "setWeight must increase through the steps", ".steps"),
+                cel("!has(self.waves) || self.waves.all(w, size(w) > 0)", "a wave names at least one region", ".waves"),
             ]
         }
     )
     max_surge: IntOrPercent = Field(
         default="25%", description='Extra pods during a rollout; "0" = GPU-scarce: swap stable for canary in place.'
     )
-    waves: list[list[Annotated[str, Field(max_length=63)]]] | None = Field(
+    waves: list[Annotated[list[Annotated[str, Field(max_length=63)]], Field(max_length=MAX_REGIONS)]] | None = Field(
         default=None,
-        max_length=16,
+        max_length=MAX_REGIONS,
         description="Region names per wave. Default: the first region alone, then all the rest.",
     )
-    steps: list[Step] = Field(default_factory=default_steps, max_length=64)
+    steps: list[Step] = Field(
+        default_factory=default_steps,
+        max_length=MAX_STEPS,
+        description="Run in order in every wave. Default: setWeight 10, analysis 5m, setWeight 50, analysis 5m.",
+    )
     bake_time: Duration = Field(default="10m", description="After full promotion: keep judging for this long.")
     progress_deadline: Duration = Field(default="15m", description="A step that cannot progress fails the rollout.")
 
     @model_validator(mode="after")
     def _weights_increase(self) -> Rollout:
-        weights = [s.set_weight for s in self.steps if s.set_weight is not None]
-        for i in range(1, len(weights)):
-            if weights[i] <= weights[i - 1]:
-                raise ValueError(f"setWeight must increase through the steps: {weights[i]} after {weights[i - 1]}")
+        previous: tuple[int, int] | None = None
+        for i, step in enumerate(self.steps):
+            if step.set_weight is None:
+                continue
+            if previous is not None and step.set_weight <= previous[1]:
+                raise Invalid(
+                    f"steps[{i}].setWeight",
+                    f"must be greater than {previous[1]}, the weight of steps[{previous[0]}]: "
+                    "setWeight must increase through the steps (0-100)",
+                )
+            previous = (i, step.set_weight)
+        for i, wave in enumerate(self.waves or []):
+            if not wave:
+                raise Invalid(f"waves[{i}]", "is empty: a wave names at least one region")
         return self
 
 
@@ -256,6 +306,13 @@ class Baseline(Wire):
     )
 
 
+# The same check in CEL: every `{{...}}` (Kubernetes' regex library `findAll`) must be a known variable.
+# Backslashes are doubled once for the CEL string literal.
+_PLACEHOLDER_RE2 = r"\\{\\{[^}]*\\}\\}"
+_KNOWN_RE2 = r"^\\{\\{\\s*(" + "|".join(TEMPLATE_VARIABLES) + r")\\s*\\}\\}$"
+_QUERY_VARIABLES = f"!has(self.query) || self.query.findAll('{_PLACEHOLDER_RE2}').all(v, v.matches('{_KNOWN_RE2}'))"
+
+
 class Metric(Wire):
     model_config = ConfigDict(
         json_schema_extra={
@@ -265,49 +322,87 @@ class Metric(Wire):
                     "has(self.max) || has(self.min) || has(self.baseline) || has(self.preset)",
                     "a query metric needs a bound: max, min or baseline",
                 ),
+                cel(
+                    _QUERY_VARIABLES,
+                    "query may use only the template variables " + ALLOWED_VARIABLES,
+                    ".query",
+                ),
+                cel("!has(self.max) || !has(self.min) || self.min <= self.max", "min must not be above max"),
             ]
         }
     )
-    name: str = Field(pattern=METRIC_NAME, max_length=63)
-    preset: Preset | None = Field(default=None, description="A built-in query; see docs/presets.md.")
-    query: str | None = Field(default=None, min_length=1, max_length=8192)
-    max: float | None = None
-    min: float | None = None
-    baseline: Baseline | None = None
+    name: str = Field(pattern=METRIC_NAME, max_length=63, description="Names the metric in status and Events.")
+    preset: Preset | None = Field(default=None, description="A built-in query for vLLM, Triton, TGI or plain HTTP.")
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8192,
+        description="PromQL with {{name}} {{namespace}} {{region}} {{revision}} {{role}} {{interval}}.",
+    )
+    max: float | None = Field(default=None, description="Absolute upper bound on the canary's value.")
+    min: float | None = Field(default=None, description="Absolute lower bound on the canary's value.")
+    baseline: Baseline | None = Field(default=None, description="Bound relative to the stable revision.")
 
     @model_validator(mode="after")
     def _query_or_preset(self) -> Metric:
-        if (self.query is None) == (self.preset is None):
-            raise ValueError("a metric has exactly one of query or preset")
-        if self.query is not None and self.max is None and self.min is None and self.baseline is None:
-            raise ValueError("a query metric needs a bound: max, min or baseline")
+        if self.query is not None and self.preset is not None:
+            raise ValueError("has both query and preset; a metric has exactly one of them")
+        if self.query is None and self.preset is None:
+            raise ValueError("needs a query or a preset (exactly one of them)")
+        if self.query is not None:
+            unknown = unknown_variables(self.query)
+            if unknown:
+                raise Invalid(
+                    "query", f"uses {', '.join(unknown)}, not a template variable; allowed: {ALLOWED_VARIABLES}"
+                )
+            if self.max is None and self.min is None and self.baseline is None:
+                raise ValueError("a query metric needs a bound: max, min or baseline")
         if self.max is not None and self.min is not None and self.min > self.max:
-            raise ValueError(f"min {self.min} is above max {self.max}")
+            raise Invalid("min", f"{self.min} is above max {self.max}; min must not be above max")
         return self
 
 
 class PrometheusRef(Wire):
-    url: str = Field(pattern=r"^https?://.+$", description="Base URL of the Prometheus HTTP API.")
-    timeout: Duration = "10s"
+    url: str = Field(pattern=HTTP_URL, max_length=2048, description="Base URL of the Prometheus HTTP API.")
+    timeout: Duration = Field(default="10s", description="Per query; a timeout is an inconclusive measurement.")
     bearer_token_secret: KeyRef | None = Field(
         default=None, description="A Secret key holding a bearer token; never logged or shown in status."
     )
 
 
 class Analysis(Wire):
-    prometheus: PrometheusRef
-    interval: Duration = "30s"
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+                    "metric names must be unique",
+                    ".metrics",
+                ),
+            ]
+        }
+    )
+    prometheus: PrometheusRef = Field(description="Where the metrics are queried.")
+    interval: Duration = Field(default="30s", description="Time between measurements, and the {{interval}} range.")
     failure_limit: int = Field(default=2, ge=0, le=100, description="Failed measurements tolerated before rollback.")
-    inconclusive_limit: int = Field(default=4, ge=0, le=100)
-    on_inconclusive: Literal["pause", "rollback"] = "pause"
-    metrics: list[Metric] = Field(min_length=1, max_length=32)
+    inconclusive_limit: int = Field(
+        default=4, ge=0, le=100, description="Inconclusive measurements (no data, errors) before onInconclusive."
+    )
+    on_inconclusive: Literal["pause", "rollback"] = Field(
+        default="pause", description="What to do past inconclusiveLimit: pause for a person, or roll back."
+    )
+    metrics: list[Metric] = Field(min_length=1, max_length=MAX_METRICS, description="Every one must pass.")
 
     @model_validator(mode="after")
     def _unique_metrics(self) -> Analysis:
-        names = [m.name for m in self.metrics]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"metric names must be unique: {', '.join(dupes)} repeated")
+        seen: dict[str, int] = {}
+        for i, metric in enumerate(self.metrics):
+            if metric.name in seen:
+                raise Invalid(
+                    f"metrics[{i}].name",
+                    f"{metric.name!r} is already the name of metrics[{seen[metric.name]}]; metric names must be unique",
+                )
+            seen[metric.name] = i
         return self
 
 
@@ -330,9 +425,9 @@ _SPEC_RULES: list[JsonValue] = [
         ".rollout.waves",
     ),
     cel(
-        "has(self.analysis) || !has(self.rollout) || !has(self.rollout.steps) || "
-        "!self.rollout.steps.exists(s, has(s.analysis))",
-        "analysis steps need spec.analysis with at least one metric",
+        "has(self.analysis) || (has(self.rollout) && has(self.rollout.steps) && "
+        "!self.rollout.steps.exists(s, has(s.analysis)))",
+        "spec.analysis is required: the rollout has analysis steps (the default steps do too)",
         ".analysis",
     ),
 ]
@@ -340,34 +435,51 @@ _SPEC_RULES: list[JsonValue] = [
 
 class ModelDeploymentSpec(Wire):
     model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _SPEC_RULES})
-    model: ModelRef
-    runtime: Runtime
-    regions: list[Region] = Field(min_length=1, max_length=64)
-    traffic: Traffic = Field(default_factory=Traffic)
-    rollout: Rollout = Field(default_factory=Rollout)
-    analysis: Analysis | None = None
+    model: ModelRef = Field(description="What is served; a change starts a rollout.")
+    runtime: Runtime = Field(description="How it is served; a change starts a rollout.")
+    regions: list[Region] = Field(
+        min_length=1, max_length=MAX_REGIONS, description="Where it is served; the first is the home cluster's."
+    )
+    traffic: Traffic = Field(default_factory=Traffic, description="How traffic is split between revisions.")
+    rollout: Rollout = Field(default_factory=Rollout, description="How a new revision is rolled out.")
+    analysis: Analysis | None = Field(default=None, description="How a canary is judged; needed by analysis steps.")
 
     @model_validator(mode="after")
     def _cross_field(self) -> ModelDeploymentSpec:
         names = [r.name for r in self.regions]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"region names must be unique: {', '.join(dupes)} repeated")
-        if self.rollout.waves is not None:
-            listed = [n for wave in self.rollout.waves for n in wave]
-            unknown = sorted(set(listed) - set(names))
-            if unknown:
-                raise ValueError(
-                    f"rollout.waves names {', '.join(unknown)}, not declared in spec.regions ({', '.join(names)})"
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                raise Invalid(
+                    f"regions[{i}].name",
+                    f"{name!r} is already the name of regions[{names.index(name)}]; region names must be unique",
                 )
-            missing = [n for n in names if listed.count(n) != 1]
-            if missing:
-                raise ValueError(f"rollout.waves must name every region exactly once: {', '.join(missing)}")
-            if any(not wave for wave in self.rollout.waves):
-                raise ValueError("rollout.waves may not contain an empty wave")
-        if self.analysis is None and any(s.analysis is not None for s in self.rollout.steps):
-            raise ValueError("analysis steps need spec.analysis with at least one metric")
+        if self.rollout.waves is not None:
+            self._check_waves(self.rollout.waves, names)
+        analysis_steps = [i for i, s in enumerate(self.rollout.steps) if s.analysis is not None]
+        if self.analysis is None and analysis_steps:
+            raise Invalid(
+                "analysis",
+                f"is required: rollout.steps[{analysis_steps[0]}] is an analysis step (the default steps include "
+                "analysis steps); add spec.analysis with at least one metric, or give steps without analysis",
+            )
         return self
+
+    @staticmethod
+    def _check_waves(waves: list[list[str]], names: list[str]) -> None:
+        seen: dict[str, str] = {}
+        for i, wave in enumerate(waves):
+            for j, name in enumerate(wave):
+                where = f"rollout.waves[{i}][{j}]"
+                if name not in names:
+                    raise Invalid(
+                        where, f"{name!r} is not a region of this ModelDeployment; allowed: {', '.join(names)}"
+                    )
+                if name in seen:
+                    raise Invalid(where, f"{name!r} is already in {seen[name]}; every region is in exactly one wave")
+                seen[name] = where
+        missing = [n for n in names if n not in seen]
+        if missing:
+            raise Invalid("rollout.waves", f"leaves out {', '.join(missing)}; every region is in exactly one wave")
 
     def waves(self) -> list[list[str]]:
         """Region names per wave; default: the first region alone (a canary of canaries), then the rest."""

@@ -18,6 +18,8 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 INT_OR_PERCENT_PATTERN = r"^([0-9]+%?)$"
 _INT_OR_PERCENT = re.compile(INT_OR_PERCENT_PATTERN)
+# The API server's version of `_check_int_or_percent`: a count, or a percentage of at most 100.
+_CEL_INT_OR_PERCENT = "^([0-9]+|0*([0-9]{1,2}|100)%)$"
 
 
 def parse_duration(value: str) -> float:
@@ -53,7 +55,7 @@ def _check_int_or_percent(value: str) -> str:
             f"{value!r} is not a count or a percentage: use a whole number like 1 or a percentage like 25%"
         )
     if value.endswith("%") and int(value[:-1]) > 100:
-        raise ValueError(f"{value!r} is more than 100%")
+        raise ValueError(f"{value!r} is more than 100%: use a whole number like 1 or a percentage from 0% to 100%")
     return value
 
 
@@ -75,5 +77,16 @@ IntOrPercent = Annotated[
     str,
     BeforeValidator(_coerce_str),
     AfterValidator(_check_int_or_percent),
-    WithJsonSchema({"x-kubernetes-int-or-string": True, "description": "A whole number (2) or a percentage (25%)."}),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "description": "A whole number (2) or a percentage (25%).",
+            "x-kubernetes-validations": [
+                {
+                    "rule": "type(self) == int ? self >= 0 : self.matches('" + _CEL_INT_OR_PERCENT + "')",
+                    "message": "must be a whole number like 1 or a percentage from 0% to 100% like 25%",
+                }
+            ],
+        }
+    ),
 ]
