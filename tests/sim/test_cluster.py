@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from sim_objects import H100, deployment
 
+from bellwether.api import ModelDeploymentSpec, template_of
+from bellwether.render import objects_for_region
+from bellwether.rollout.types import RegionPlan, RevisionPlan
 from bellwether.sim.clock import VirtualClock
 from bellwether.sim.cluster import Cluster, Node
+from bellwether.sim.world import Pool, World
 
 
 def cluster(gpus_per_node: list[int], load: float = 120.0) -> tuple[VirtualClock, Cluster]:
@@ -90,3 +94,34 @@ def test_replicas_router_weights_follow_ready_pods() -> None:
     _, c = cluster([8], load=0)
     c.apply([deployment("chat-a", "a", 3), deployment("chat-b", "b", 1)], owner="chat")
     assert c.observe("chat").weights == {"a": 75, "b": 25}
+
+
+def test_the_renderers_deployments_schedule_by_their_gpu_limits_and_node_selector(
+    demo_spec: ModelDeploymentSpec,
+) -> None:
+    """The objects the operator would apply, on a pool with no spare GPUs: a surge waits, a swap fits."""
+    world = World.for_spec(demo_spec, pools={"us-east": Pool(spare_gpus=0)})
+    world.load_seconds.update(dict.fromkeys(("old", "new"), 60.0))
+    template = template_of(demo_spec)
+    cluster = world.clusters["us-east"]
+
+    def apply(stable: int, canary: int) -> None:
+        revisions = [RevisionPlan("old", "stable", stable, 100, template)]
+        if canary:
+            revisions.append(RevisionPlan("new", "canary", canary, 10, template))
+        plan = RegionPlan("us-east", tuple(revisions))
+        cluster.apply(objects_for_region("chat", "ml", demo_spec, plan), owner="chat")
+
+    apply(4, 0)
+    world.advance(60)
+    assert cluster.observe("chat").pods["old"].ready == 4
+    apply(4, 1)
+    world.advance(300)
+    surged = cluster.observe("chat").pods["new"]
+    assert (surged.ready, surged.unschedulable) == (0, 1)
+    assert surged.problem is not None and "nvidia.com/gpu" in surged.problem
+    apply(3, 1)
+    world.advance(60)
+    pods = cluster.observe("chat").pods
+    assert (pods["old"].ready, pods["new"].ready) == (3, 1)
+    assert cluster.gpus_in_use() == cluster.gpu_capacity() == 4

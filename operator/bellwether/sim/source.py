@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from bellwether.analysis.source import Sample, Window
 from bellwether.api.spec import Metric
+from bellwether.render.names import fit
 from bellwether.sim.fleet import Quantity
 from bellwether.sim.world import World
 
@@ -71,20 +72,17 @@ class SimMetricSource:
             return Sample(None)
         step = window.step if window.step > 0 else max(1.0, window.end - window.start)
         count = max(1, math.floor((window.end - window.start) / step + 1e-9))
+        owner = fit(window.name)  # the bellwether.dev/deployment label value
         first_ready = min(
-            (
-                p.ready_at
-                for p in cluster.pods
-                if p.owner == window.name and p.revision == window.revision and p.ready_at
-            ),
+            (p.ready_at for p in cluster.pods if p.owner == owner and p.revision == window.revision and p.ready_at),
             default=None,
         )
         series: list[float] = []
         last: float | None = None
         for k in range(count):
             t = end - (count - 1 - k) * step
-            pods = cluster.ready_pods(window.name, t).get(window.revision, [])
-            share = cluster.weights(window.name, t).get(window.revision, 0) / 100
+            pods = cluster.ready_pods(owner, t).get(window.revision, [])
+            share = cluster.weights(owner, t).get(window.revision, 0) / 100
             value = fleet.measure(
                 quantity,
                 window.region,
