@@ -1,0 +1,134 @@
+"""Where each region's API server is: the home cluster from in-cluster config or a kubeconfig, remote
+regions from kubeconfig Secrets in the ModelDeployment's namespace.
+
+A broken or missing Secret is the user's to fix, so the error says which Secret, which key and what is
+wrong with it; it ends up in the ModelDeployment's status, never as a crash.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import time
+from typing import Any
+
+import aiohttp
+import yaml
+from kubernetes_asyncio.client import Configuration
+from kubernetes_asyncio.config import ConfigException, load_incluster_config
+from kubernetes_asyncio.config.kube_config import KubeConfigLoader
+
+from bellwether.api.spec import Region
+from bellwether.clusters.client import Endpoint, ErrorHook, KubeClient
+
+HOME = "home"
+CREDENTIAL_TTL = 600.0  # re-read credentials this often: exec-plugin and projected tokens expire
+SECRET_TTL = 30.0  # re-read a kubeconfig Secret at most this often
+
+
+class ClusterConfigError(Exception):
+    """A region's cluster cannot be configured; the message tells the user what to fix."""
+
+
+async def _endpoint(cfg: Configuration) -> Endpoint:
+    headers = {}
+    auth = await cfg.auth_settings()
+    if "BearerToken" in auth:
+        headers["Authorization"] = auth["BearerToken"]["value"]
+    if cfg.username and cfg.password:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{cfg.username}:{cfg.password}".encode()).decode()
+    host = str(cfg.host or "")
+    tls: ssl.SSLContext | bool = True
+    if host.startswith("https"):
+        context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+        if cfg.cert_file and cfg.key_file:
+            context.load_cert_chain(cfg.cert_file, cfg.key_file)
+        if not cfg.verify_ssl:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        tls = context
+    return Endpoint(host, headers, tls, getattr(cfg, "tls_server_name", None))
+
+
+async def endpoint_from_kubeconfig(config: dict[str, Any], context: str | None = None) -> Endpoint:
+    cfg = Configuration()
+    loader = KubeConfigLoader(config_dict=config, config_base_path=None, active_context=context)
+    await loader.load_and_set(cfg)
+    return await _endpoint(cfg)
+
+
+async def home_endpoint(kubeconfig: str | None = None, context: str | None = None) -> Endpoint:
+    """In a pod: the service account. Elsewhere: `kubeconfig`, $KUBECONFIG or ~/.kube/config."""
+    if kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ:
+        cfg = Configuration()
+        load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        return await _endpoint(cfg)
+    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser("~/.kube/config")
+    with open(path) as f:
+        return await endpoint_from_kubeconfig(yaml.safe_load(f), context)
+
+
+class Clusters:
+    """The home cluster's client and, per kubeconfig Secret, a cached client of a remote region."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        on_error: ErrorHook | None = None,
+    ) -> None:
+        self.session = session
+        self.kubeconfig, self.context = kubeconfig, context
+        self.on_error = on_error
+        self._home: tuple[float, KubeClient] | None = None
+        # (namespace, secret, key) -> (checked at, resourceVersion, created at, client)
+        self._remote: dict[tuple[str, str, str], tuple[float, str, float, KubeClient]] = {}
+
+    async def home(self) -> KubeClient:
+        now = time.monotonic()
+        if self._home is None or now - self._home[0] > CREDENTIAL_TTL:
+            endpoint = await home_endpoint(self.kubeconfig, self.context)
+            self._home = (now, KubeClient(HOME, endpoint, self.session, self.on_error))
+        return self._home[1]
+
+    async def for_region(self, namespace: str, region: Region) -> KubeClient:
+        """The client of `region`'s cluster; raises ClusterConfigError saying what is wrong."""
+        if region.cluster is None:
+            return await self.home()
+        ref = region.cluster.kubeconfig_secret
+        cache_key = (namespace, ref.name, ref.key)
+        now = time.monotonic()
+        cached = self._remote.get(cache_key)
+        if cached and now - cached[0] < SECRET_TTL:
+            return cached[3]
+        secret = await (await self.home()).get("Secret", namespace, ref.name)
+        if secret is None:
+            self._remote.pop(cache_key, None)
+            raise ClusterConfigError(
+                f"region {region.name}: Secret {namespace}/{ref.name} not found; create it with the region's "
+                f"kubeconfig under key {ref.key!r}"
+            )
+        version = str(secret.get("metadata", {}).get("resourceVersion", ""))
+        if cached and cached[1] == version and now - cached[2] < CREDENTIAL_TTL:
+            self._remote[cache_key] = (now, version, cached[2], cached[3])
+            return cached[3]
+        endpoint = await self._parse(namespace, region.name, ref.name, ref.key, secret)
+        client = KubeClient(region.name, endpoint, self.session, self.on_error)
+        self._remote[cache_key] = (now, version, now, client)
+        return client
+
+    async def _parse(self, namespace: str, region: str, name: str, key: str, secret: dict[str, Any]) -> Endpoint:
+        where = f"region {region}: Secret {namespace}/{name}"
+        data = secret.get("data") or {}
+        if key not in data:
+            keys = ", ".join(sorted(data)) or "none"
+            raise ClusterConfigError(f"{where} has no key {key!r} (keys: {keys})")
+        try:
+            config = yaml.safe_load(base64.b64decode(data[key]))
+            if not isinstance(config, dict) or not config.get("clusters"):
+                raise ValueError("no clusters in it")
+            return await endpoint_from_kubeconfig(config)
+        except (ValueError, yaml.YAMLError, ConfigException, KeyError, TypeError, OSError, ssl.SSLError) as e:
+            raise ClusterConfigError(f"{where} key {key!r} is not a usable kubeconfig: {e}") from None

@@ -1,0 +1,84 @@
+"""Every Kubernetes permission the operator uses, as data: the Helm chart's RBAC is checked against it.
+
+Remote regions need the same rules (minus the ModelDeployment, Secret and kopf ones) for the
+identity in their kubeconfig Secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": ["bellwether.dev"],
+        "resources": ["modeldeployments"],
+        "verbs": ["get", "list", "watch", "patch"],
+        "why": "watch ModelDeployments; finalizer, kopf's annotations, consuming manual-command annotations",
+    },
+    {
+        "apiGroups": ["bellwether.dev"],
+        "resources": ["modeldeployments/status"],
+        "verbs": ["get", "patch"],
+        "why": "write the rollout status in one patch per reconcile",
+    },
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+        "why": "serving replicas per revision: server-side apply, observe readiness, remove old revisions",
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["services"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+        "why": "a Service per revision and the serving Service",
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["pods"],
+        "verbs": ["list"],
+        "why": "unschedulable pods and image pull failures, reported in status",
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "verbs": ["get"],
+        "why": "kubeconfigs of remote regions and Prometheus bearer tokens, named in the spec",
+    },
+    {
+        "apiGroups": ["", "events.k8s.io"],
+        "resources": ["events"],
+        "verbs": ["create", "patch"],
+        "why": "an Event on every phase change and rollback",
+    },
+    {
+        "apiGroups": ["gateway.networking.k8s.io"],
+        "resources": ["httproutes"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+        "why": "traffic weights with traffic.router: gatewayAPI",
+    },
+    {
+        "apiGroups": ["networking.istio.io"],
+        "resources": ["virtualservices"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+        "why": "traffic weights with traffic.router: istio",
+    },
+    {
+        "apiGroups": ["apiextensions.k8s.io"],
+        "resources": ["customresourcedefinitions"],
+        "verbs": ["get", "list", "watch"],
+        "why": "kopf discovers the ModelDeployment resource",
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["namespaces"],
+        "verbs": ["get", "list", "watch"],
+        "why": "kopf follows namespaces when run cluster-wide",
+    },
+    {
+        "apiGroups": ["kopf.dev"],
+        "resources": ["kopfpeerings", "clusterkopfpeerings"],
+        "verbs": ["get", "list", "watch", "patch"],
+        "why": "peering between operator replicas (only one acts at a time)",
+    },
+]

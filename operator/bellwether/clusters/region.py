@@ -1,0 +1,192 @@
+"""Applying a region's plan and observing what came of it.
+
+Apply is level-based and idempotent: server-side apply of every rendered object (field manager
+`bellwether`), then deletion of our objects in the region that the plan no longer lists. Only objects
+labelled as this ModelDeployment's in this region are ever deleted. Deployments are applied before
+Services and routes, and removals come last, so the stable revision is scaled up before any canary
+pod goes away and traffic never points at a backend that does not exist yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bellwether.clusters.client import KINDS, ApiError, KubeClient
+from bellwether.render import names
+from bellwether.rollout.types import RegionObservation, RevisionPods
+
+ROUTE_KINDS = {"gatewayAPI": "HTTPRoute", "istio": "VirtualService"}
+ROUTE_CRDS = {
+    "HTTPRoute": "the Gateway API CRDs (gateway.networking.k8s.io/v1)",
+    "VirtualService": "Istio (networking.istio.io/v1)",
+}
+# Waiting reasons that mean a pod will not become ready by itself.
+STUCK = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+}
+_APPLY_ORDER = {"Deployment": 0, "Service": 1}
+
+
+class RouteNotInstalled(Exception):
+    """The router's CRD is missing in a region's cluster; nothing was applied there."""
+
+
+async def ensure_kind_served(client: KubeClient, kind: str, region: str) -> None:
+    """Fail before touching anything when a route kind is not served (its CRD is not installed)."""
+    if getattr(client, "_served_" + kind, False):
+        return
+    prefix, plural = KINDS[kind]
+    found = await client.request("get", prefix, not_found_ok=True)
+    served = {r.get("name") for r in (found or {}).get("resources", [])}
+    if plural not in served:
+        raise RouteNotInstalled(
+            f"region {region}: {kind} is not served by the cluster; install {ROUTE_CRDS[kind]} "
+            f"or use traffic.router: replicas"
+        )
+    setattr(client, "_served_" + kind, True)
+
+
+async def apply_region(
+    client: KubeClient,
+    objects: Sequence[dict[str, Any]],
+    *,
+    name: str,
+    region: str,
+    namespace: str,
+    router: str,
+    owner: Mapping[str, Any] | None = None,
+) -> None:
+    """Make the region look like `objects`. `owner` (home cluster, same namespace) is set as the
+    controller owner reference so deleting the ModelDeployment garbage-collects its children."""
+    route_kind = ROUTE_KINDS.get(router)
+    if route_kind and any(o["kind"] == route_kind for o in objects):
+        await ensure_kind_served(client, route_kind, region)
+    for obj in sorted(objects, key=lambda o: _APPLY_ORDER.get(o["kind"], 2)):
+        if owner is not None and obj["metadata"].get("namespace") == owner.get("namespace"):
+            ref = {k: v for k, v in owner.items() if k != "namespace"}
+            obj = {**obj, "metadata": {**obj["metadata"], "ownerReferences": [ref]}}
+        await client.apply(obj)
+    keep = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    kinds = ["Service", "Deployment"] + ([route_kind] if route_kind else [])
+    await _prune(client, kinds, namespace, names.owner_selector(name, region), keep)
+
+
+async def delete_region(client: KubeClient, *, name: str, region: str, namespace: str) -> int:
+    """Remove everything of this ModelDeployment in the region (the finalizer's job for remote ones)."""
+    kinds = ["HTTPRoute", "VirtualService", "Service", "Deployment"]
+    return await _prune(client, kinds, namespace, names.owner_selector(name, region), set())
+
+
+async def _prune(
+    client: KubeClient, kinds: Sequence[str], namespace: str, selector: str, keep: set[tuple[str, str]]
+) -> int:
+    removed = 0
+    for kind in kinds:
+        try:
+            found = await client.list(kind, namespace, selector)
+        except ApiError as e:
+            if e.status == 404 and kind in ROUTE_CRDS:
+                continue  # a route kind that is not installed has nothing of ours
+            raise
+        for obj in found:
+            if (kind, obj["metadata"]["name"]) not in keep:
+                await client.delete(kind, namespace, obj["metadata"]["name"])
+                removed += 1
+    return removed
+
+
+def _pod_problem(pod: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """(unschedulable, problem) of one pod."""
+    status = pod.get("status") or {}
+    if status.get("phase") == "Pending":
+        for cond in status.get("conditions") or []:
+            unscheduled = cond.get("type") == "PodScheduled" and cond.get("status") == "False"
+            if unscheduled and cond.get("reason") == "Unschedulable":
+                return True, cond.get("message") or "Unschedulable"
+    for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in STUCK:
+            message = waiting.get("message") or ""
+            return False, f"{waiting['reason']}: {message}".rstrip(": ")
+    return False, None
+
+
+def _deployment_problem(dep: Mapping[str, Any]) -> str | None:
+    for cond in (dep.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "ReplicaFailure" and cond.get("status") == "True":
+            return f"ReplicaFailure: {cond.get('message', '')}"
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return f"ProgressDeadlineExceeded: {cond.get('message', '')}"
+    return None
+
+
+def _route_weights(route: Mapping[str, Any], kind: str, by_name: Mapping[str, str]) -> dict[str, int]:
+    spec = route.get("spec") or {}
+    out: dict[str, int] = {}
+    if kind == "HTTPRoute":
+        for rule in spec.get("rules") or []:
+            for ref in rule.get("backendRefs") or []:
+                if ref.get("name") in by_name:
+                    out[by_name[ref["name"]]] = int(ref.get("weight", 1))
+    else:
+        for http in spec.get("http") or []:
+            for dest in http.get("route") or []:
+                host = str((dest.get("destination") or {}).get("host", "")).split(".")[0]
+                if host in by_name:
+                    out[by_name[host]] = int(dest.get("weight", 0))
+    return out
+
+
+async def observe_region(
+    client: KubeClient, *, name: str, region: str, namespace: str, router: str
+) -> RegionObservation:
+    """Ready / unavailable / unschedulable replicas per revision, problems, and current weights."""
+    selector = names.owner_selector(name, region)
+    deployments = await client.list("Deployment", namespace, selector)
+    pods = await client.list("Pod", namespace, selector)
+    by_name: dict[str, str] = {}
+    revisions: dict[str, RevisionPods] = {}
+    for dep in deployments:
+        revision = dep["metadata"].get("labels", {}).get(names.REVISION)
+        if not revision or dep["metadata"].get("deletionTimestamp"):
+            continue
+        by_name[dep["metadata"]["name"]] = revision
+        desired = int((dep.get("spec") or {}).get("replicas", 1))
+        status = dep.get("status") or {}
+        ready = int(status.get("readyReplicas") or 0)
+        unavailable = int(status.get("unavailableReplicas") or max(0, desired - ready))
+        unschedulable = 0
+        problem = _deployment_problem(dep)
+        for pod in pods:
+            labels = pod["metadata"].get("labels", {})
+            if labels.get(names.REVISION) != revision or pod["metadata"].get("deletionTimestamp"):
+                continue
+            stuck, why = _pod_problem(pod)
+            unschedulable += stuck
+            problem = problem or why
+        revisions[revision] = RevisionPods(
+            desired=desired, ready=ready, unschedulable=unschedulable, unavailable=unavailable, problem=problem
+        )
+    weights: dict[str, int] = {}
+    route_kind = ROUTE_KINDS.get(router)
+    if route_kind:
+        try:
+            route = await client.get(route_kind, namespace, names.serving_name(name, region))
+        except ApiError as e:
+            if e.status != 404:
+                raise
+            route = None
+        if route is not None:
+            weights = _route_weights(route, route_kind, by_name)
+    else:
+        total = sum(p.ready for p in revisions.values())
+        if total:
+            weights = {rev: round(100 * p.ready / total) for rev, p in revisions.items() if p.ready}
+    return RegionObservation(region, reachable=True, pods=revisions, weights=weights)
