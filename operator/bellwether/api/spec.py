@@ -109,8 +109,12 @@ class Gpu(Wire):
 
 class Resources(Wire):
     gpu: Gpu | None = Field(default=None, description="GPUs per replica; absent = a CPU-only model.")
-    cpu: str | None = Field(default=None, pattern=QUANTITY, description="CPU request and limit, e.g. 8 or 500m.")
-    memory: str | None = Field(default=None, pattern=QUANTITY, description="Memory request and limit, e.g. 64Gi.")
+    cpu: str | None = Field(
+        default=None, pattern=QUANTITY, max_length=32, description="CPU request and limit, e.g. 8 or 500m."
+    )
+    memory: str | None = Field(
+        default=None, pattern=QUANTITY, max_length=32, description="Memory request and limit, e.g. 64Gi."
+    )
 
 
 class Runtime(Wire):
@@ -141,7 +145,7 @@ class ClusterRef(Wire):
 class Region(Wire):
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="A DNS label; used in child names and labels.")
     replicas: int = Field(ge=0, le=1000, description="Serving replicas in this region once fully rolled out.")
-    node_selector: dict[str, str] = Field(
+    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
         default_factory=dict, max_length=32, description="Extra node labels the region's pods must match."
     )
     cluster: ClusterRef | None = Field(default=None, description="Absent = the home cluster.")
@@ -227,11 +231,11 @@ class Step(Wire):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        given = (("setWeight", self.set_weight), ("pause", self.pause), ("analysis", self.analysis))
-        kinds = [k for k, v in given if v is not None]
+        fields = (("setWeight", self.set_weight), ("pause", self.pause), ("analysis", self.analysis))
+        kinds = [k for k, v in fields if v is not None]
         if len(kinds) != 1:
-            given = " and ".join(kinds) if kinds else "none of them"
-            raise ValueError(f"a step is exactly one of setWeight, pause or analysis; this one has {given}")
+            has = " and ".join(kinds) if kinds else "none of them"
+            raise ValueError(f"a step is exactly one of setWeight, pause or analysis; this one has {has}")
         return self
 
 

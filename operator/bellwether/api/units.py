@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
 DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
 _DURATION_FULL = re.compile(DURATION_PATTERN)
+DURATION_MAX_LENGTH = 32
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 INT_OR_PERCENT_PATTERN = r"^([0-9]+%?)$"
@@ -24,7 +25,7 @@ _CEL_INT_OR_PERCENT = "^([0-9]+|0*([0-9]{1,2}|100)%)$"
 
 def parse_duration(value: str) -> float:
     """Seconds in a duration such as `30s`, `5m`, `1h30m` or `500ms`."""
-    if not _DURATION_FULL.match(value):
+    if len(value) > DURATION_MAX_LENGTH or not _DURATION_FULL.match(value):
         raise ValueError(f"{value!r} is not a duration: use a number with a unit, like 30s, 5m, 1h30m or 500ms")
     return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(value))
 
@@ -70,7 +71,14 @@ def resolve_int_or_percent(value: str, total: int, *, round_up: bool) -> int:
 Duration = Annotated[
     str,
     AfterValidator(_check_duration),
-    WithJsonSchema({"type": "string", "pattern": DURATION_PATTERN, "description": "A duration: 30s, 5m, 1h30m."}),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "maxLength": DURATION_MAX_LENGTH,
+            "description": "A duration: 30s, 5m, 1h30m.",
+        }
+    ),
 ]
 
 IntOrPercent = Annotated[

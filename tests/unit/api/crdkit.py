@@ -1,0 +1,207 @@
+"""What the API server does with a ModelDeployment, done in-process on the generated CRD.
+
+An object sent to the API server is, in order: checked for unknown fields (`kubectl apply` asks for strict
+field validation), defaulted from the schema, validated against the OpenAPI schema, then against every
+`x-kubernetes-validations` CEL rule. This module does the same with the real rule texts, a real CEL
+implementation (cel-python) and jsonschema, so tests can say "kubectl apply would refuse this".
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import celpy
+import jsonschema
+import kubernetes_validate.utils
+import yaml
+from celpy import celtypes
+from celpy.adapter import json_to_cel
+from referencing import Registry, Resource
+
+ROOT = Path(__file__).resolve().parents[3]
+CRD_FILE = ROOT / "crds" / "modeldeployments.bellwether.dev.yaml"
+
+
+def load_crd() -> dict[str, Any]:
+    crd: dict[str, Any] = yaml.safe_load(CRD_FILE.read_text())
+    return crd
+
+
+def object_schema(crd: dict[str, Any]) -> dict[str, Any]:
+    schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def nodes(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every schema node with its object path (`spec.rollout.steps[*]`)."""
+    yield path, schema
+    for name, sub in schema.get("properties", {}).items():
+        yield from nodes(sub, join(path, name))
+    if isinstance(schema.get("items"), dict):
+        yield from nodes(schema["items"], f"{path}[*]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from nodes(schema["additionalProperties"], f"{path}[*]")
+
+
+def schema_props_errors(schema: dict[str, Any]) -> list[str]:
+    """Every node checked against Kubernetes' own `JSONSchemaProps` schema (strict: unknown keywords refused).
+
+    The CustomResourceDefinition schema stops at `items` (typed as "props or array"), so validating the
+    CRD object alone would not look inside list items; checking each node on its own covers them all.
+    """
+    version = kubernetes_validate.utils.latest_version()
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    props = kubernetes_validate.utils.schema_contents(f"{folder}/jsonschemaprops-apiextensions-v1.json", version)
+    defs = kubernetes_validate.utils.schema_contents(f"{folder}/_definitions.json", version)
+    registry = Resource.from_contents(defs) @ (Resource.from_contents(props) @ Registry())
+    validator = jsonschema.Draft202012Validator(props, registry=registry)
+    return [f"{path or '<root>'}: {e.message}" for path, node in nodes(schema) for e in validator.iter_errors(node)]
+
+
+# --- Kubernetes' CEL libraries that cel-python lacks, with the semantics of k8s.io/apiserver/pkg/cel/library.
+
+
+def _is_sorted(items: celtypes.ListType) -> celtypes.BoolType:
+    return celtypes.BoolType(all(items[i] <= items[i + 1] for i in range(len(items) - 1)))
+
+
+def _find_all(text: celtypes.StringType, pattern: celtypes.StringType) -> celtypes.ListType:
+    return celtypes.ListType([celtypes.StringType(m.group(0)) for m in re.finditer(str(pattern), str(text))])
+
+
+KUBERNETES_FUNCTIONS = {"isSorted": _is_sorted, "findAll": _find_all}
+_ENV = celpy.Environment()
+_PROGRAMS: dict[str, celpy.Runner] = {}
+
+
+def program(rule: str) -> celpy.Runner:
+    """A compiled rule; raises `celpy.CELParseError` for a rule the API server would refuse too."""
+    if rule not in _PROGRAMS:
+        _PROGRAMS[rule] = _ENV.program(_ENV.compile(rule), functions=KUBERNETES_FUNCTIONS)
+    return _PROGRAMS[rule]
+
+
+def passes(rule: str, value: Any) -> bool:
+    """A rule on one value; an evaluation error (e.g. a missing field) fails, as in the API server."""
+    try:
+        result = program(rule).evaluate({"self": json_to_cel(value)})
+    except celpy.CELEvalError:
+        return False
+    return result is True or result == celtypes.BoolType(True)
+
+
+# --- The admission steps.
+
+
+@dataclass(frozen=True)
+class Rejection:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def unknown_fields(schema: dict[str, Any], value: Any, path: str = "") -> list[Rejection]:
+    """Strict field validation: fields the schema does not declare (else the API server drops them)."""
+    if schema.get("x-kubernetes-preserve-unknown-fields") or value is None:
+        return []
+    out: list[Rejection] = []
+    if isinstance(value, dict) and "properties" in schema:
+        for key, sub in value.items():
+            if key not in schema["properties"]:
+                out.append(Rejection(join(path, key), "unknown field"))
+            else:
+                out += unknown_fields(schema["properties"][key], sub, join(path, key))
+    elif isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
+        for key, sub in value.items():
+            out += unknown_fields(schema["additionalProperties"], sub, join(path, key))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, sub in enumerate(value):
+            out += unknown_fields(schema["items"], sub, join(path, i))
+    return out
+
+
+def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
+    """Structural defaulting: absent properties with a `default` get it, recursively."""
+    if isinstance(value, dict) and "properties" in schema:
+        out = dict(value)
+        for key, sub in schema["properties"].items():
+            if key not in out and "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+            if key in out:
+                out[key] = apply_defaults(sub, out[key])
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [apply_defaults(schema["items"], v) for v in value]
+    return value
+
+
+def as_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI v3.0 as Kubernetes reads it, in JSON Schema draft 4 terms: `nullable` and int-or-string spelled out."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":
+            out[key] = {k: as_json_schema(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = as_json_schema(value)
+        elif not key.startswith("x-kubernetes-") and key != "nullable":
+            out[key] = value
+    if schema.get("x-kubernetes-int-or-string"):
+        out["type"] = ["integer", "string"]
+    if schema.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"] if isinstance(out["type"], str) else [*out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    return out
+
+
+def openapi_errors(schema: dict[str, Any], value: Any, path: str = "") -> list[Rejection]:
+    validator = jsonschema.Draft4Validator(as_json_schema(schema))
+    out = []
+    for error in validator.iter_errors(value):
+        where = path
+        for part in error.absolute_path:
+            where = join(where, part)
+        out.append(Rejection(where, error.message))
+    return out
+
+
+def cel_errors(schema: dict[str, Any], value: Any, path: str = "") -> list[Rejection]:
+    """Every CEL rule on every node present in `value`, outermost first."""
+    if value is None:
+        return []
+    out = [
+        Rejection(path + rule.get("fieldPath", ""), rule["message"])
+        for rule in schema.get("x-kubernetes-validations", [])
+        if not passes(rule["rule"], value)
+    ]
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if key in schema.get("properties", {}):
+                out += cel_errors(schema["properties"][key], sub, join(path, key))
+            elif isinstance(schema.get("additionalProperties"), dict):
+                out += cel_errors(schema["additionalProperties"], sub, join(path, key))
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, sub in enumerate(value):
+            out += cel_errors(schema["items"], sub, join(path, i))
+    return out
+
+
+def admit(crd: dict[str, Any], obj: dict[str, Any]) -> list[Rejection]:
+    """Why the API server would refuse `obj` (a whole ModelDeployment); empty when it would accept it."""
+    schema = object_schema(crd)
+    unknown = unknown_fields(schema, obj)
+    defaulted = apply_defaults(schema, obj)
+    return unknown + openapi_errors(schema, defaulted) + cel_errors(schema, defaulted)
