@@ -2,8 +2,8 @@
 
 Each starts from the spec as given, serving and Healthy, then applies the same spec with the model
 version bumped (a new revision) whose behaviour the scenario sets. `regressed` says what the right
-outcome is: True = it must be rolled back, False = it must not be, None = it must not be promoted
-(the metrics cannot tell).
+outcome is: True = it must be rolled back, False = it must be promoted, None = it must not be promoted
+(the metrics cannot tell; or, for a full GPU pool, only an in-place swap can proceed).
 """
 
 from __future__ import annotations
@@ -11,8 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bellwether.api import ModelDeploymentSpec
+from bellwether.api.units import resolve_int_or_percent
 from bellwether.sim.fleet import HEALTHY, Behaviour
 from bellwether.sim.world import Pool
+
+
+def _surge(spec: ModelDeploymentSpec) -> int:
+    return max(resolve_int_or_percent(spec.rollout.max_surge, r.replicas, round_up=True) for r in spec.regions)
+
 
 CAUGHT_LATENCY = 1.5  # regressions at least this large must be caught (issue 6's goals)
 CAUGHT_ERRORS = 3.0
@@ -28,15 +34,18 @@ class Scenario:
     no_spare_gpus: bool = False  # the first wave's pools are exactly full
     outage_after: float | None = None  # seconds after the new revision is applied: Prometheus goes down
 
-    @property
-    def expected(self) -> str:
-        """The right outcome, in the words `play` reports results."""
+    def expected(self, spec: ModelDeploymentSpec) -> str:
+        """The right outcome for this spec, in the words `play` reports results."""
+        if self.no_spare_gpus:
+            # Only an in-place swap fits a full pool; a surge must fail visibly, not half-serve.
+            return "promoted" if _surge(spec) == 0 else "not promoted"
         if self.regressed is None:
             return "not promoted"
         return "rolled-back" if self.regressed else "promoted"
 
-    def as_expected(self, result: str) -> bool:
-        return result != "promoted" if self.regressed is None else result == self.expected
+    def as_expected(self, spec: ModelDeploymentSpec, result: str) -> bool:
+        expected = self.expected(spec)
+        return result != "promoted" if expected == "not promoted" else result == expected
 
     def behaviour_for(self, spec: ModelDeploymentSpec) -> Behaviour:
         if not self.only_last_region:
@@ -99,7 +108,8 @@ CATALOG: dict[str, Scenario] = {
         ),
         Scenario(
             "gpu-shortage",
-            "the first wave's GPU pool has no spare GPUs (a surge cannot be scheduled)",
+            "the first wave's GPU pool has no spare GPUs: a surge cannot be scheduled, an in-place swap can",
+            regressed=None,
             no_spare_gpus=True,
         ),
         Scenario(
