@@ -331,7 +331,7 @@ class Metric(Wire):
                     "query may use only the template variables " + ALLOWED_VARIABLES,
                     ".query",
                 ),
-                cel("!has(self.max) || !has(self.min) || self.min <= self.max", "min must not be above max"),
+                cel("!has(self.max) || !has(self.min) || self.min <= self.max", "min must not be above max", ".min"),
             ]
         }
     )

@@ -9,6 +9,8 @@ implementation (cel-python) and jsonschema, so tests can say "kubectl apply woul
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[3]
 CRD_FILE = ROOT / "crds" / "modeldeployments.bellwether.dev.yaml"
 
 
+@functools.cache
 def load_crd() -> dict[str, Any]:
+    """The CRD as committed in `crds/` (what users apply); cached, so callers must not change it."""
     crd: dict[str, Any] = yaml.safe_load(CRD_FILE.read_text())
     return crd
 
@@ -167,8 +171,13 @@ def as_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@functools.cache
+def _validator(schema_json: str) -> jsonschema.Draft4Validator:
+    return jsonschema.Draft4Validator(as_json_schema(json.loads(schema_json)))
+
+
 def openapi_errors(schema: dict[str, Any], value: Any, path: str = "") -> list[Rejection]:
-    validator = jsonschema.Draft4Validator(as_json_schema(schema))
+    validator = _validator(json.dumps(schema, sort_keys=True))
     out = []
     for error in validator.iter_errors(value):
         where = path

@@ -1,0 +1,220 @@
+"""Bad ModelDeployments: each is refused by the models with a message naming the field and what is allowed,
+and refused by the generated CRD too (OpenAPI schema, strict field validation or a CEL rule), at that field."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pytest
+from crdkit import admit, load_crd
+
+from bellwether.api import SpecError, parse
+
+DELETE = object()
+
+BASE: dict[str, Any] = {
+    "apiVersion": "bellwether.dev/v1alpha1",
+    "kind": "ModelDeployment",
+    "metadata": {"name": "llama-chat", "namespace": "ml"},
+    "spec": {
+        "model": {"name": "llama-3.1-8b-instruct", "version": "2026-11-20", "uri": "s3://models/llama/2026-11-20"},
+        "runtime": {
+            "image": "vllm/vllm-openai:v0.11.0",
+            "args": ["--model", "$(MODEL_URI)"],
+            "resources": {"gpu": {"count": 1, "product": "NVIDIA-H100-80GB-HBM3"}, "cpu": "8", "memory": "64Gi"},
+        },
+        "regions": [
+            {"name": "us-east", "replicas": 4},
+            {"name": "eu-west", "replicas": 2, "cluster": {"kubeconfigSecret": {"name": "eu", "key": "kubeconfig"}}},
+        ],
+        "rollout": {
+            "waves": [["us-east"], ["eu-west"]],
+            "steps": [{"setWeight": 10}, {"analysis": {"duration": "5m"}}, {"setWeight": 50}, {"pause": {}}],
+        },
+        "analysis": {
+            "prometheus": {"url": "http://prometheus.monitoring:9090"},
+            "metrics": [
+                {"name": "p99-latency", "preset": "vllm-e2e-latency-p99"},
+                {"name": "error-rate", "query": 'sum(rate(x{revision="{{revision}}"}[{{interval}}]))', "max": 0.01},
+            ],
+        },
+    },
+}
+
+
+def edited(edits: dict[str, Any]) -> dict[str, Any]:
+    """BASE with `spec.a.b[2].c`-style paths set (or deleted with DELETE)."""
+    doc = copy.deepcopy(BASE)
+    for path, value in edits.items():
+        keys: list[str | int] = [int(k) if k.isdigit() else k for k in re.findall(r"[^.\[\]]+", path)]
+        parent = doc
+        for key in keys[:-1]:
+            parent = parent[key]
+        if value is DELETE:
+            del parent[keys[-1]]
+        else:
+            parent[keys[-1]] = value
+    return doc
+
+
+STEPS = "spec.rollout.steps"
+METRIC = "spec.analysis.metrics[1]"
+
+# (case, edits, the field path the message must name, what it must say is allowed)
+CASES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("missing image", {"spec.runtime.image": DELETE}, "spec.runtime.image", "is required"),
+    ("gpu count 0", {"spec.runtime.resources.gpu.count": 0}, "spec.runtime.resources.gpu.count", "at least 1"),
+    ("gpu count negative", {"spec.runtime.resources.gpu.count": -2}, "spec.runtime.resources.gpu.count", "at least 1"),
+    (
+        "unknown router",
+        {"spec.traffic": {"router": "nginx"}},
+        "spec.traffic.router",
+        "one of 'replicas', 'gatewayAPI' or 'istio'",
+    ),
+    ("weight 120", {f"{STEPS}[2].setWeight": 120}, f"{STEPS}[2].setWeight", "at most 100"),
+    ("decreasing weights", {f"{STEPS}[2].setWeight": 5}, f"{STEPS}[2].setWeight", "greater than 10"),
+    ("repeated weight", {f"{STEPS}[2].setWeight": 10}, f"{STEPS}[2].setWeight", "must increase"),
+    (
+        "wave names an unknown region",
+        {"spec.rollout.waves": [["us-east"], ["ap-south"]]},
+        "spec.rollout.waves[1][0]",
+        "allowed: us-east, eu-west",
+    ),
+    (
+        "wave leaves a region out",
+        {"spec.rollout.waves": [["us-east"]]},
+        "spec.rollout.waves",
+        "every region is in exactly one wave",
+    ),
+    (
+        "region in two waves",
+        {"spec.rollout.waves": [["us-east", "eu-west"], ["eu-west"]]},
+        "spec.rollout.waves[1][0]",
+        "exactly one wave",
+    ),
+    ("empty wave", {"spec.rollout.waves": [["us-east", "eu-west"], []]}, "spec.rollout.waves[1]", "at least one"),
+    ("duplicate region", {"spec.regions[1].name": "us-east"}, "spec.regions[1].name", "must be unique"),
+    ("no regions", {"spec.regions": []}, "spec.regions", "at least 1 item"),
+    ("bad region name", {"spec.regions[0].name": "US_East"}, "spec.regions[0].name", "lowercase letters"),
+    ("replicas -1", {"spec.regions[0].replicas": -1}, "spec.regions[0].replicas", "at least 0"),
+    ("bad duration", {"spec.rollout.bakeTime": "5 minutes"}, "spec.rollout.bakeTime", "like 30s, 5m"),
+    ("bad pause duration", {f"{STEPS}[3].pause.duration": "soon"}, f"{STEPS}[3].pause.duration", "like 30s, 5m"),
+    ("maxSurge 150%", {"spec.rollout.maxSurge": "150%"}, "spec.rollout.maxSurge", "from 0% to 100%"),
+    ("maxSurge negative", {"spec.rollout.maxSurge": -1}, "spec.rollout.maxSurge", "a percentage like 25%"),
+    (
+        "step with two kinds",
+        {f"{STEPS}[0]": {"setWeight": 10, "pause": {}}},
+        f"{STEPS}[0]",
+        "exactly one of setWeight, pause or analysis",
+    ),
+    ("empty step", {f"{STEPS}[3]": {}}, f"{STEPS}[3]", "exactly one of setWeight, pause or analysis"),
+    (
+        "gatewayAPI router without its block",
+        {"spec.traffic": {"router": "gatewayAPI"}},
+        "spec.traffic.gatewayAPI",
+        "parentRefs",
+    ),
+    (
+        "gatewayAPI without parentRefs",
+        {"spec.traffic": {"router": "gatewayAPI", "gatewayAPI": {"hostnames": ["a.example.com"]}}},
+        "spec.traffic.gatewayAPI.parentRefs",
+        "is required",
+    ),
+    (
+        "analysis step without spec.analysis",
+        {"spec.analysis": DELETE},
+        "spec.analysis",
+        "add spec.analysis with at least one metric",
+    ),
+    (
+        "default steps without spec.analysis",
+        {"spec.analysis": DELETE, "spec.rollout.steps": DELETE},
+        "spec.analysis",
+        "default steps",
+    ),
+    ("metric with query and preset", {f"{METRIC}.preset": "vllm-error-rate"}, METRIC, "exactly one of them"),
+    ("metric with neither", {f"{METRIC}.query": DELETE}, METRIC, "a query or a preset"),
+    (
+        "unknown preset",
+        {"spec.analysis.metrics[0].preset": "vllm-p99"},
+        "spec.analysis.metrics[0].preset",
+        "'vllm-e2e-latency-p99'",
+    ),
+    (
+        "unknown template variable",
+        {f"{METRIC}.query": 'rate(x{pod="{{pod}}"}[{{interval}}])'},
+        f"{METRIC}.query",
+        "{{pod}}, not a template variable; allowed: {{name}}, {{namespace}}, {{region}}",
+    ),
+    ("query without a bound", {f"{METRIC}.max": DELETE}, METRIC, "max, min or baseline"),
+    ("min above max", {f"{METRIC}.min": 0.5}, f"{METRIC}.min", "must not be above max"),
+    ("duplicate metric", {f"{METRIC}.name": "p99-latency"}, f"{METRIC}.name", "must be unique"),
+    (
+        "unknown onInconclusive",
+        {"spec.analysis.onInconclusive": "ignore"},
+        "spec.analysis.onInconclusive",
+        "one of 'pause' or 'rollback'",
+    ),
+    (
+        "prometheus url without scheme",
+        {"spec.analysis.prometheus.url": "prometheus:9090"},
+        "spec.analysis.prometheus.url",
+        "http://",
+    ),
+    (
+        "unknown field typo",
+        {"spec.runtime.warmupSecond": 60},
+        "spec.runtime.warmupSecond",
+        "did you mean warmupSeconds",
+    ),
+    ("cpu not a quantity", {"spec.runtime.resources.cpu": "eight"}, "spec.runtime.resources.cpu", "such as 8, 500m"),
+    ("port out of range", {"spec.runtime.port": 70000}, "spec.runtime.port", "at most 65535"),
+    (
+        "remote cluster secret without key",
+        {"spec.regions[1].cluster.kubeconfigSecret": {"name": "eu"}},
+        "spec.regions[1].cluster.kubeconfigSecret.key",
+        "is required",
+    ),
+    (
+        "baseline ratio not above 1",
+        {f"{METRIC}.baseline": {"maxRatio": 1.0}},
+        f"{METRIC}.baseline.maxRatio",
+        "greater than 1",
+    ),
+    ("weight not a number", {f"{STEPS}[0].setWeight": "ten"}, f"{STEPS}[0].setWeight", "whole number"),
+]
+
+
+def test_base_is_valid_for_models_and_crd() -> None:
+    parse(BASE)
+    assert admit(load_crd(), BASE) == []
+
+
+def test_there_are_many_distinct_bad_specs() -> None:
+    assert len(CASES) >= 20
+    assert len({case for case, *_ in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize(("case", "edits", "path", "allowed"), CASES, ids=[c[0] for c in CASES])
+def test_models_name_the_field_and_what_is_allowed(case: str, edits: dict[str, Any], path: str, allowed: str) -> None:
+    with pytest.raises(SpecError) as raised:
+        parse(edited(edits))
+    problems = raised.value.problems
+    matching = [p for p in problems if p.startswith(f"{path}: ")]
+    assert matching, f"no problem names {path}: {problems}"
+    assert any(allowed in p for p in matching), matching
+    assert not any("should match pattern" in p or "^" in p for p in problems), "a raw regex reached the user"
+
+
+def within(outer: str, inner: str) -> bool:
+    """`spec.rollout.steps` contains `spec.rollout.steps[2].setWeight`; `spec.region` does not contain `spec.regions`."""
+    return inner == outer or inner.startswith((outer + ".", outer + "["))
+
+
+@pytest.mark.parametrize(("case", "edits", "path", "allowed"), CASES, ids=[c[0] for c in CASES])
+def test_crd_refuses_it_at_the_same_field(case: str, edits: dict[str, Any], path: str, allowed: str) -> None:
+    rejections = admit(load_crd(), edited(edits))
+    assert rejections, "kubectl apply would accept what the operator refuses"
+    assert any(within(r.path, path) or within(path, r.path) for r in rejections), [str(r) for r in rejections]
