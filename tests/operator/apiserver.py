@@ -1,0 +1,479 @@
+"""A Kubernetes API server stand-in on aiohttp: enough of the real protocol for kopf and Bellwether.
+
+It speaks HTTP like an API server: discovery, GET/LIST (label selectors)/WATCH (from a
+resourceVersion), POST, PATCH (merge, strategic-as-merge, JSON patch, server-side apply with field
+managers), DELETE with finalizers and deletionTimestamp, the status subresource, resourceVersion and
+generation bumps on spec changes, and garbage collection by ownerReferences. Tests read and change
+objects through its methods, the way a controller or kubelet would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import datetime
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool = True
+    status: bool = False  # has a status subresource
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+
+CORE = [
+    Resource("", "v1", "namespaces", "Namespace", namespaced=False),
+    Resource("", "v1", "pods", "Pod", status=True),
+    Resource("", "v1", "services", "Service", status=True),
+    Resource("", "v1", "secrets", "Secret"),
+    Resource("", "v1", "events", "Event"),
+    Resource("apps", "v1", "deployments", "Deployment", status=True),
+    Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False),
+]
+MODEL_DEPLOYMENTS = Resource("bellwether.dev", "v1alpha1", "modeldeployments", "ModelDeployment", status=True)
+HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", status=True)
+VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService", status=True)
+
+Key = tuple[str, str | None, str]  # (plural, namespace, name)
+
+
+class ApiError(Exception):
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.message = code, reason, message
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge(out.get(k), v)
+    return out
+
+
+def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
+    doc = copy.deepcopy(doc)
+    for op in ops:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
+        parent = doc
+        for p in parts[:-1]:
+            parent = parent[int(p)] if isinstance(parent, list) else parent[p]
+        last = parts[-1]
+        if op["op"] == "test":
+            current = parent[int(last)] if isinstance(parent, list) else parent.get(last)
+            if current != op["value"]:
+                raise ApiError(422, "Invalid", f"test failed at {op['path']}")
+        elif op["op"] == "add" and isinstance(parent, list):
+            parent.insert(len(parent) if last == "-" else int(last), op["value"])
+        elif isinstance(parent, list):
+            parent[int(last)] = op["value"]
+        elif op["op"] in ("add", "replace"):
+            parent[last] = op["value"]
+        elif op["op"] == "remove":
+            del parent[int(last) if isinstance(parent, list) else last]
+    return doc
+
+
+def _unown(obj: Any, previous: Any, current: Any) -> Any:
+    """Drop fields a manager applied before but no longer applies (server-side apply's removal rule)."""
+    if not isinstance(obj, dict) or not isinstance(previous, dict):
+        return obj
+    out = dict(obj)
+    for k, v in previous.items():
+        if not isinstance(current, dict) or k not in current:
+            out.pop(k, None)
+        elif isinstance(v, dict):
+            out[k] = _unown(out.get(k), v, current[k])
+    return out
+
+
+def matches(labels: dict[str, str], selector: str | None) -> bool:
+    for term in filter(None, (selector or "").split(",")):
+        if "!=" in term:
+            k, v = term.split("!=", 1)
+            if labels.get(k) == v:
+                return False
+        elif "=" in term:
+            k, v = term.replace("==", "=").split("=", 1)
+            if labels.get(k) != v:
+                return False
+        elif term.startswith("!"):
+            if term[1:] in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+@dataclass
+class ApiServer:
+    name: str
+    resources: list[Resource] = field(default_factory=lambda: [*CORE, MODEL_DEPLOYMENTS])
+    objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
+    applied: dict[tuple[Key, str], Any] = field(default_factory=dict)  # (object, manager) -> last applied
+    requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, content type)
+    url: str = ""
+    _log: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # (rv, type, object)
+    _rv: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _last_rv: int = 0
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _runner: web.AppRunner | None = None
+    _streams: set[web.StreamResponse] = field(default_factory=set)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.shutdown()
+            await self._runner.cleanup()
+
+    def kubeconfig(self, namespace: str = "default") -> dict[str, Any]:
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": self.name, "cluster": {"server": self.url}}],
+            "users": [{"name": "tester", "user": {"token": "secret-token"}}],
+            "contexts": [
+                {"name": self.name, "context": {"cluster": self.name, "user": "tester", "namespace": namespace}}
+            ],
+            "current-context": self.name,
+        }
+
+    # -- what tests (acting as controllers and kubelets) use ---------------------------------------
+
+    def resource(self, plural: str) -> Resource:
+        for r in self.resources:
+            if r.plural == plural:
+                return r
+        raise KeyError(plural)
+
+    def get(self, plural: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self.objects.get((plural, namespace, name))
+
+    def list(self, plural: str, namespace: str | None = None, selector: str | None = None) -> list[dict[str, Any]]:
+        return [
+            o
+            for (p, ns, _), o in sorted(self.objects.items(), key=lambda kv: str(kv[0]))
+            if p == plural and (namespace is None or ns == namespace)
+            if matches(o["metadata"].get("labels") or {}, selector)
+        ]
+
+    async def put(self, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+        res = self.resource(plural)
+        return await self._create(res, obj["metadata"].get("namespace") if res.namespaced else None, obj)
+
+    async def patch(self, plural: str, namespace: str | None, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A merge patch as a controller would send it; `status` goes through the status subresource."""
+        res = self.resource(plural)
+        status = patch.pop("status", None)
+        out = self.objects[(plural, namespace, name)]
+        if patch:
+            out = await self._update(res, (plural, namespace, name), lambda o: merge(o, patch), sub="")
+        if status is not None:
+            out = await self._update(res, (plural, namespace, name), lambda o: merge(o, {"status": status}), "status")
+        return out
+
+    async def delete(self, plural: str, namespace: str | None, name: str) -> None:
+        await self._delete(self.resource(plural), (plural, namespace, name))
+
+    # -- state changes ------------------------------------------------------------------------------
+
+    async def _emit(self, kind: str, obj: dict[str, Any]) -> None:
+        async with self._changed:
+            self._log.append((int(obj["metadata"]["resourceVersion"]), kind, copy.deepcopy(obj)))
+            self._changed.notify_all()
+
+    def _bump(self, obj: dict[str, Any]) -> None:
+        self._last_rv = next(self._rv)
+        obj["metadata"]["resourceVersion"] = str(self._last_rv)
+
+    async def _create(self, res: Resource, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        obj = copy.deepcopy(body)
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("name"):
+            if not meta.get("generateName"):
+                raise ApiError(422, "Invalid", "metadata.name: Required value")
+            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+        key = (res.plural, namespace, meta["name"])
+        if key in self.objects:
+            raise ApiError(409, "AlreadyExists", f'{res.plural} "{meta["name"]}" already exists')
+        if namespace:
+            meta["namespace"] = namespace
+        meta.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=_now())
+        obj["apiVersion"], obj["kind"] = res.api_version, res.kind
+        self._bump(obj)
+        self.objects[key] = obj
+        await self._emit("ADDED", obj)
+        return obj
+
+    async def _update(self, res: Resource, key: Key, change: Any, sub: str) -> dict[str, Any]:
+        old = self.objects[key]
+        new = change(copy.deepcopy(old))
+        if res.status and sub == "status":  # the status subresource changes status only
+            new = {**copy.deepcopy(old), "status": new.get("status")}
+            if new["status"] is None:
+                new.pop("status")
+        elif res.status:  # the main resource never changes status
+            new = {k: v for k, v in new.items() if k != "status"}
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+        for immutable in ("uid", "creationTimestamp", "namespace", "name", "deletionTimestamp"):
+            if immutable in old["metadata"]:
+                new["metadata"][immutable] = old["metadata"][immutable]
+        if old.get("metadata", {}).get("deletionTimestamp") is None:
+            new["metadata"].pop("deletionTimestamp", None)
+        if new == old:
+            return old
+        spec_old = {k: v for k, v in old.items() if k not in ("metadata", "status")}
+        spec_new = {k: v for k, v in new.items() if k not in ("metadata", "status")}
+        if spec_old != spec_new:
+            new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        self._bump(new)
+        self.objects[key] = new
+        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+            await self._remove(key)
+        else:
+            await self._emit("MODIFIED", new)
+        return new
+
+    async def _delete(self, res: Resource, key: Key) -> dict[str, Any]:
+        obj = self.objects.get(key)
+        if obj is None:
+            raise ApiError(404, "NotFound", f'{res.plural} "{key[2]}" not found')
+        if obj["metadata"].get("finalizers"):
+            if not obj["metadata"].get("deletionTimestamp"):
+                obj = copy.deepcopy(obj)
+                obj["metadata"]["deletionTimestamp"] = _now()
+                self._bump(obj)
+                self.objects[key] = obj
+                await self._emit("MODIFIED", obj)
+            return obj
+        await self._remove(key)
+        return obj
+
+    async def _remove(self, key: Key) -> None:
+        obj = self.objects.pop(key)
+        self.applied = {k: v for k, v in self.applied.items() if k[0] != key}
+        self._bump(obj)
+        await self._emit("DELETED", obj)
+        uid = obj["metadata"]["uid"]
+        for child_key, child in list(self.objects.items()):  # the garbage collector
+            owned = any(ref.get("uid") == uid for ref in child["metadata"].get("ownerReferences") or [])
+            if owned and child_key in self.objects:
+                await self._delete(self.resource(child_key[0]), child_key)
+
+    # -- HTTP -----------------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append((request.method, request.path, request.content_type))
+        try:
+            return await self._route(request)
+        except ApiError as e:
+            body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
+            body |= {"message": e.message, "reason": e.reason, "code": e.code}
+            return web.json_response(body, status=e.code)
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.path.split("/") if p]
+        if parts == ["version"]:
+            return web.json_response({"major": "1", "minor": "33", "gitVersion": "v1.33.0-standin"})
+        if parts == ["api"]:
+            return web.json_response({"kind": "APIVersions", "versions": ["v1"]})
+        if parts == ["apis"]:
+            return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": self._groups()})
+        if parts[:1] == ["api"]:
+            group, version, rest = "", parts[1] if len(parts) > 1 else "", parts[2:]
+        elif parts[:1] == ["apis"] and len(parts) >= 2:
+            if len(parts) == 2:
+                found = [g for g in self._groups() if g["name"] == parts[1]]
+                if not found:
+                    raise ApiError(404, "NotFound", "the server could not find the requested resource")
+                return web.json_response({"kind": "APIGroup", "apiVersion": "v1", **found[0]})
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        served = [r for r in self.resources if r.group == group and r.version == version]
+        if not served:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if not rest:
+            return web.json_response(self._resource_list(group, version, served))
+        namespace = None
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            namespace, rest = rest[1], rest[2:]
+        res = next((r for r in served if r.plural == rest[0]), None)
+        if res is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if not res.namespaced and namespace is not None:
+            raise ApiError(404, "NotFound", f"{res.plural} is cluster-scoped")
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else ""
+        if name is None:
+            if request.method == "GET":
+                if request.query.get("watch") in ("true", "1"):
+                    return await self._watch(request, res, namespace)
+                items = self._select(res, namespace, request.query.get("labelSelector"))
+                return web.json_response(
+                    {
+                        "kind": f"{res.kind}List",
+                        "apiVersion": res.api_version,
+                        "metadata": {"resourceVersion": str(self._last_rv)},
+                        "items": items,
+                    }
+                )
+            if request.method == "POST":
+                return web.json_response(await self._create(res, namespace, await request.json()), status=201)
+            raise ApiError(405, "MethodNotAllowed", request.method)
+        key = (res.plural, namespace, name)
+        if request.method == "GET":
+            if key not in self.objects:
+                raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found')
+            return web.json_response(self.objects[key])
+        if request.method == "DELETE":
+            return web.json_response(await self._delete(res, key))
+        if request.method == "PATCH":
+            return web.json_response(await self._patch(request, res, key, sub))
+        raise ApiError(405, "MethodNotAllowed", request.method)
+
+    async def _patch(self, request: web.Request, res: Resource, key: Key, sub: str) -> dict[str, Any]:
+        ctype = request.content_type
+        raw = await request.text()
+        if ctype == "application/apply-patch+yaml":
+            manager = request.query.get("fieldManager")
+            if not manager:
+                raise ApiError(422, "Invalid", "fieldManager is required for apply requests")
+            body = yaml.safe_load(raw)
+            if body.get("kind") != res.kind or body.get("apiVersion") != res.api_version:
+                raise ApiError(400, "BadRequest", "apply: apiVersion/kind do not match the URL")
+            if body.get("metadata", {}).get("name") != key[2]:
+                raise ApiError(400, "BadRequest", "apply: metadata.name does not match the URL")
+            body = {k: v for k, v in body.items() if k != "status"} if not sub else body
+            previous = self.applied.get((key, manager))
+            self.applied[(key, manager)] = copy.deepcopy(body)
+            entry = {"manager": manager, "operation": "Apply", "apiVersion": res.api_version, "fieldsType": "FieldsV1"}
+            if key not in self.objects:
+                created = merge({}, body)
+                created.setdefault("metadata", {})["managedFields"] = [entry]
+                return await self._create(res, key[1], created)
+
+            def apply(obj: dict[str, Any]) -> dict[str, Any]:
+                out = merge(_unown(obj, previous, body), body)
+                fields = [f for f in out["metadata"].get("managedFields") or [] if f.get("manager") != manager]
+                out["metadata"]["managedFields"] = [*fields, entry]
+                return out
+
+            return await self._update(res, key, apply, sub)
+        if key not in self.objects:
+            raise ApiError(404, "NotFound", f'{res.plural} "{key[2]}" not found')
+        patch = json.loads(raw)
+        if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            return await self._update(res, key, lambda o: merge(o, patch), sub)
+        if ctype == "application/json-patch+json":
+            return await self._update(res, key, lambda o: json_patch(o, patch), sub)
+        raise ApiError(415, "UnsupportedMediaType", ctype)
+
+    def _select(self, res: Resource, namespace: str | None, selector: str | None) -> list[dict[str, Any]]:
+        return [
+            o
+            for (p, ns, _), o in self.objects.items()
+            if p == res.plural and (namespace is None or ns == namespace)
+            if matches(o["metadata"].get("labels") or {}, selector)
+        ]
+
+    async def _watch(self, request: web.Request, res: Resource, namespace: str | None) -> web.StreamResponse:
+        selector = request.query.get("labelSelector")
+        since = request.query.get("resourceVersion")
+        timeout = float(request.query.get("timeoutSeconds", "300"))
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+
+        def wanted(obj: dict[str, Any]) -> bool:
+            ok_kind = obj.get("kind") == res.kind
+            ok_ns = namespace is None or obj["metadata"].get("namespace") == namespace
+            return ok_kind and ok_ns and matches(obj["metadata"].get("labels") or {}, selector)
+
+        async def events() -> AsyncIterator[tuple[str, dict[str, Any]]]:
+            if since in (None, "", "0"):
+                for o in self._select(res, namespace, selector):
+                    yield "ADDED", o
+                seen = self._last_rv
+            else:
+                seen = int(since)
+            position = 0
+            while True:
+                while position < len(self._log):
+                    rv, kind, obj = self._log[position]
+                    position += 1
+                    if rv > seen and wanted(obj):
+                        yield kind, obj
+                async with self._changed:
+                    await self._changed.wait_for(lambda: len(self._log) > position)  # noqa: B023
+
+        async def pump() -> None:
+            async for kind, obj in events():
+                await resp.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
+
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            await asyncio.wait_for(pump(), timeout)
+        return resp
+
+    def _groups(self) -> list[dict[str, Any]]:
+        groups: dict[str, list[str]] = {}
+        for r in self.resources:
+            if r.group and r.version not in groups.setdefault(r.group, []):
+                groups[r.group].append(r.version)
+        return [
+            {
+                "name": g,
+                "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in vs],
+                "preferredVersion": {"groupVersion": f"{g}/{vs[0]}", "version": vs[0]},
+            }
+            for g, vs in groups.items()
+        ]
+
+    def _resource_list(self, group: str, version: str, served: list[Resource]) -> dict[str, Any]:
+        verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
+        items: list[dict[str, Any]] = []
+        for r in served:
+            base = {"singularName": r.kind.lower(), "namespaced": r.namespaced, "kind": r.kind}
+            items.append({"name": r.plural, **base, "verbs": verbs})
+            if r.status:
+                items.append({"name": f"{r.plural}/status", **base, "verbs": ["get", "patch", "update"]})
+        gv = f"{group}/{version}" if group else version
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": items}

@@ -1,0 +1,227 @@
+"""Applying and observing a region through the real client against an API server stand-in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import yaml
+from apiserver import ApiServer
+from conftest import NAMESPACE, kubeconfig_secret, secret
+
+from bellwether.api import parse_spec, revision_of, template_of
+from bellwether.api.spec import ModelDeploymentSpec
+from bellwether.clusters import ApiError, ClusterConfigError, Clusters, RouteNotInstalled, apply_region, observe_region
+from bellwether.render import objects_for_region
+from bellwether.rollout.types import RegionPlan, RevisionPlan
+
+
+def make_spec(router: str = "replicas", version: str = "v1") -> ModelDeploymentSpec:
+    traffic: dict[str, object] = {"router": router}
+    if router == "gatewayAPI":
+        traffic["gatewayAPI"] = {"parentRefs": [{"name": "inference"}]}
+    return parse_spec(
+        {
+            "model": {"name": "llama", "version": version, "uri": f"s3://m/{version}"},
+            "runtime": {"image": "vllm/vllm-openai:v0.11.0", "resources": {"gpu": {"count": 1}}},
+            "regions": [
+                {"name": "us-east", "replicas": 2},
+                {
+                    "name": "eu-west",
+                    "replicas": 2,
+                    "cluster": {"kubeconfigSecret": {"name": "eu-west-kubeconfig", "key": "kubeconfig"}},
+                },
+            ],
+            "traffic": traffic,
+            "rollout": {"steps": [{"setWeight": 50}]},
+        }
+    )
+
+
+def plan_for(region: str, *revs: tuple[ModelDeploymentSpec, str, int, int]) -> RegionPlan:
+    return RegionPlan(
+        region,
+        tuple(RevisionPlan(revision_of(template_of(s)), role, n, w, template_of(s)) for s, role, n, w in revs),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def clusters(home: ApiServer, tmp_path: Path) -> AsyncIterator[Clusters]:
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(home.kubeconfig(NAMESPACE)))
+    async with aiohttp.ClientSession() as session:
+        yield Clusters(session, kubeconfig=str(path))
+
+
+async def test_apply_is_server_side_idempotent_and_prunes_revisions_not_in_the_plan(
+    home: ApiServer, clusters: Clusters
+) -> None:
+    v1, v2 = make_spec(version="v1"), make_spec(version="v2")
+    client = await clusters.home()
+    plan = plan_for("us-east", (v1, "stable", 2, 50), (v2, "canary", 1, 50))
+    kwargs = {"name": "chat", "region": "us-east", "namespace": NAMESPACE, "router": "replicas"}
+    await apply_region(client, objects_for_region("chat", NAMESPACE, v1, plan), **kwargs)  # type: ignore[arg-type]
+    versions = {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in home.list("deployments")}
+    assert len(versions) == 2
+    apply_calls = [r for r in home.requests if r[0] == "PATCH"]
+    assert all(r[2] == "application/apply-patch+yaml" for r in apply_calls)
+    assert all(f["manager"] == "bellwether" for o in home.list("deployments") for f in o["metadata"]["managedFields"])
+
+    # Applying the same plan again changes nothing.
+    await apply_region(client, objects_for_region("chat", NAMESPACE, v1, plan), **kwargs)  # type: ignore[arg-type]
+    assert {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in home.list("deployments")} == versions
+
+    # Someone else's Deployment with similar labels is left alone; the dropped canary goes.
+    other = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "chat-us-east-other",
+            "namespace": NAMESPACE,
+            "labels": {"bellwether.dev/deployment": "chat"},
+        },
+        "spec": {"replicas": 1},
+    }
+    await home.put("deployments", other)
+    await apply_region(
+        client, objects_for_region("chat", NAMESPACE, v1, plan_for("us-east", (v1, "stable", 2, 100))), **kwargs
+    )  # type: ignore[arg-type]
+    left = sorted(o["metadata"]["name"] for o in home.list("deployments"))
+    assert left == sorted([f"chat-us-east-{revision_of(template_of(v1))}", "chat-us-east-other"])
+    assert len(home.list("services", NAMESPACE, "bellwether.dev/deployment=chat")) == 2  # stable's + serving
+
+
+async def test_observation_reports_ready_unschedulable_and_stuck_pods(home: ApiServer, clusters: Clusters) -> None:
+    v1, v2 = make_spec(version="v1"), make_spec(version="v2")
+    client = await clusters.home()
+    plan = plan_for("us-east", (v1, "stable", 2, 50), (v2, "canary", 2, 50))
+    await apply_region(
+        client,
+        objects_for_region("chat", NAMESPACE, v1, plan),
+        name="chat",
+        region="us-east",
+        namespace=NAMESPACE,
+        router="replicas",
+    )
+    r1, r2 = (p.revision for p in plan.revisions)
+    await home.patch("deployments", NAMESPACE, f"chat-us-east-{r1}", {"status": {"replicas": 2, "readyReplicas": 2}})
+    await home.patch(
+        "deployments", NAMESPACE, f"chat-us-east-{r2}", {"status": {"replicas": 2, "unavailableReplicas": 2}}
+    )
+    labels = {
+        "app.kubernetes.io/managed-by": "bellwether",
+        "app.kubernetes.io/name": "chat",
+        "bellwether.dev/deployment": "chat",
+        "bellwether.dev/region": "us-east",
+        "bellwether.dev/revision": r2,
+    }
+    pending = {
+        "phase": "Pending",
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+            }
+        ],
+    }
+    pulling = {
+        "phase": "Pending",
+        "containerStatuses": [
+            {"name": "server", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "manifest unknown"}}}
+        ],
+    }
+    await home.put("pods", {"metadata": {"name": "p1", "namespace": NAMESPACE, "labels": labels}, "status": pending})
+    await home.put("pods", {"metadata": {"name": "p2", "namespace": NAMESPACE, "labels": labels}, "status": pulling})
+
+    seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
+    assert seen.reachable
+    assert seen.pods[r1].ready == 2 and seen.pods[r1].problem is None
+    assert seen.pods[r2].ready == 0 and seen.pods[r2].unavailable == 2 and seen.pods[r2].unschedulable == 1
+    assert seen.pods[r2].problem is not None and "Insufficient nvidia.com/gpu" in seen.pods[r2].problem
+    assert seen.weights == {r1: 100}  # only ready pods get traffic from the serving Service
+
+
+async def test_route_weights_are_applied_and_observed(home: ApiServer, clusters: Clusters) -> None:
+    v1, v2 = make_spec("gatewayAPI", "v1"), make_spec("gatewayAPI", "v2")
+    client = await clusters.home()
+    plan = plan_for("us-east", (v1, "stable", 2, 90), (v2, "canary", 1, 10))
+    await apply_region(
+        client,
+        objects_for_region("chat", NAMESPACE, v1, plan),
+        name="chat",
+        region="us-east",
+        namespace=NAMESPACE,
+        router="gatewayAPI",
+    )
+    seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="gatewayAPI")
+    assert seen.weights == {p.revision: p.weight for p in plan.revisions}
+
+
+async def test_a_route_kind_that_is_not_installed_fails_before_anything_is_applied(
+    home: ApiServer, remote: ApiServer, clusters: Clusters
+) -> None:
+    await home.put("secrets", kubeconfig_secret(remote))
+    v1 = make_spec("gatewayAPI", "v1")
+    client = await clusters.for_region(NAMESPACE, v1.region("eu-west"))
+    plan = plan_for("eu-west", (v1, "stable", 2, 100))
+    with pytest.raises(RouteNotInstalled, match="install the Gateway API CRDs"):
+        await apply_region(
+            client,
+            objects_for_region("chat", NAMESPACE, v1, plan),
+            name="chat",
+            region="eu-west",
+            namespace=NAMESPACE,
+            router="gatewayAPI",
+        )
+    assert remote.list("deployments") == []
+
+
+async def test_remote_regions_come_from_kubeconfig_secrets_with_errors_that_say_what_to_fix(
+    home: ApiServer, remote: ApiServer, clusters: Clusters
+) -> None:
+    region = make_spec().region("eu-west")
+    with pytest.raises(ClusterConfigError, match="Secret ml/eu-west-kubeconfig not found"):
+        await clusters.for_region(NAMESPACE, region)
+
+    await home.put("secrets", secret("eu-west-kubeconfig", {"config": "x"}))
+    with pytest.raises(ClusterConfigError, match="has no key 'kubeconfig'"):
+        await clusters.for_region(NAMESPACE, region)
+
+    await home.delete("secrets", NAMESPACE, "eu-west-kubeconfig")
+    await home.put("secrets", secret("eu-west-kubeconfig", {"kubeconfig": "clusters: [oops"}))
+    clusters._remote.clear()
+    with pytest.raises(ClusterConfigError, match="not a usable kubeconfig"):
+        await clusters.for_region(NAMESPACE, region)
+
+    await home.delete("secrets", NAMESPACE, "eu-west-kubeconfig")
+    await home.put("secrets", kubeconfig_secret(remote))
+    client = await clusters.for_region(NAMESPACE, region)
+    await client.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "probe", "namespace": NAMESPACE},
+            "spec": {"ports": [{"port": 80}]},
+        }
+    )
+    assert remote.get("services", NAMESPACE, "probe") is not None
+    assert (
+        "PATCH",
+        f"/api/v1/namespaces/{NAMESPACE}/services/probe",
+        "application/apply-patch+yaml",
+    ) in remote.requests
+
+
+async def test_an_unreachable_region_is_an_error_not_an_empty_region(
+    home: ApiServer, remote: ApiServer, clusters: Clusters
+) -> None:
+    await home.put("secrets", kubeconfig_secret(remote))
+    client = await clusters.for_region(NAMESPACE, make_spec().region("eu-west"))
+    await remote.stop()
+    with pytest.raises(ApiError) as caught:
+        await observe_region(client, name="chat", region="eu-west", namespace=NAMESPACE, router="replicas")
+    assert caught.value.status == 0 and caught.value.cluster == "eu-west"
