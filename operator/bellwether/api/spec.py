@@ -83,8 +83,10 @@ class ModelRef(Wire):
 
 
 class KeyRef(Wire):
-    name: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN, description="The Secret's name.")
-    key: str = Field(min_length=1, max_length=253, description="The key within the Secret.")
+    name: str = Field(
+        min_length=1, max_length=253, pattern=DNS_SUBDOMAIN, description="The Secret's (or ConfigMap's) name."
+    )
+    key: str = Field(min_length=1, max_length=253, description="The key within it.")
 
 
 class EnvVarSource(Wire):

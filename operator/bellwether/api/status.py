@@ -93,17 +93,19 @@ class Progress(Wire):
 
 
 class ModelDeploymentStatus(Wire):
-    observed_generation: int | None = None
-    phase: Phase = "Pending"
-    stable_revision: str | None = None
-    canary_revision: str | None = None
-    wave: int = 0
-    step: int = 0
-    canary_weight: int = 0
-    regions: list[RegionStatus] = Field(default_factory=list)
-    analysis: list[Measurement] = Field(default_factory=list)
+    observed_generation: int | None = Field(default=None, description="The spec generation this status describes.")
+    phase: Phase = Field(default="Pending", description="Where the rollout is; Healthy = stable everywhere.")
+    stable_revision: str | None = Field(default=None, description="The revision serving most traffic.")
+    canary_revision: str | None = Field(default=None, description="The revision being rolled out, if any.")
+    wave: int = Field(default=0, description="Index of the current wave in spec.rollout.waves (or the default waves).")
+    step: int = Field(default=0, description="Index of the current step in spec.rollout.steps.")
+    canary_weight: int = Field(default=0, description="The canary's share of traffic in the current wave, 0-100.")
+    regions: list[RegionStatus] = Field(default_factory=list, description="Per region: ready replicas and weight.")
+    analysis: list[Measurement] = Field(
+        default_factory=list, description="The latest judged measurements, a bounded number per metric and region."
+    )
     history: list[HistoryEntry] = Field(default_factory=list, description="Newest first; history[0] is stable.")
-    conditions: list[Condition] = Field(default_factory=list)
-    message: str | None = None
+    conditions: list[Condition] = Field(default_factory=list, description="Available, Progressing and Degraded.")
+    message: str | None = Field(default=None, description="What is happening now, in one line.")
     region_summary: str | None = Field(default=None, description="Regions serving the target revision, e.g. 2/3.")
     progress: Progress = Field(default_factory=Progress)
