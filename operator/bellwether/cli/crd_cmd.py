@@ -1,4 +1,5 @@
-"""`bellwether crd` prints the generated CRD; `bellwether validate -f` checks ModelDeployment files."""
+"""`bellwether crd` prints the generated CRD, `bellwether docs` its field reference, and
+`bellwether validate -f` checks ModelDeployment files the way the operator reads them."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from bellwether.api.crd import crd_yaml
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("crd", help="print the ModelDeployment CustomResourceDefinition (YAML)")
     p.set_defaults(func=_crd)
+    d = sub.add_parser("docs", help="print the ModelDeployment field reference (Markdown, as docs/reference.md)")
+    d.set_defaults(func=_docs)
     v = sub.add_parser("validate", help="check ModelDeployment files the way the operator reads them")
     v.add_argument("-f", "--filename", action="append", required=True, help="a YAML file (repeatable)")
     v.set_defaults(func=_validate)
@@ -22,6 +25,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _crd(args: argparse.Namespace) -> int:
     sys.stdout.write(crd_yaml())
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from bellwether.api.reference import reference_markdown
+
+    sys.stdout.write(reference_markdown())
     return 0
 
 

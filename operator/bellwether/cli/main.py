@@ -14,7 +14,7 @@ from collections.abc import Sequence
 # Each module defines `register(subparsers)`, which adds its subcommands with `set_defaults(func=...)`;
 # `func(args) -> int` is the exit code.
 COMMAND_MODULES = (
-    "bellwether.cli.crd_cmd",  # crd, validate
+    "bellwether.cli.crd_cmd",  # crd, docs, validate
     "bellwether.cli.demo",  # demo
     "bellwether.cli.simulate",  # simulate
     "bellwether.cli.check",  # check
