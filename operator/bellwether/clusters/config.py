@@ -11,6 +11,7 @@ import base64
 import os
 import ssl
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -31,42 +32,79 @@ class ClusterConfigError(Exception):
     """A region's cluster cannot be configured; the message tells the user what to fix."""
 
 
-async def _endpoint(cfg: Configuration) -> Endpoint:
-    headers = {}
+@dataclass(frozen=True)
+class Credentials:
+    """What a kubeconfig or the in-cluster service account resolves to; shared by our client and kopf's."""
+
+    server: str
+    authorization: str | None = None  # the whole header value, e.g. "Bearer <token>"
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+    tls_server_name: str | None = None
+    namespace: str | None = None
+
+
+async def _credentials(cfg: Configuration, namespace: str | None = None) -> Credentials:
     auth = await cfg.auth_settings()
-    if "BearerToken" in auth:
-        headers["Authorization"] = auth["BearerToken"]["value"]
+    authorization = auth["BearerToken"]["value"] if "BearerToken" in auth else None
     if cfg.username and cfg.password:
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{cfg.username}:{cfg.password}".encode()).decode()
-    host = str(cfg.host or "")
+        authorization = "Basic " + base64.b64encode(f"{cfg.username}:{cfg.password}".encode()).decode()
+    return Credentials(
+        server=str(cfg.host or ""),
+        authorization=authorization,
+        ca_file=cfg.ssl_ca_cert,
+        cert_file=cfg.cert_file,
+        key_file=cfg.key_file,
+        insecure=not cfg.verify_ssl,
+        tls_server_name=getattr(cfg, "tls_server_name", None),
+        namespace=namespace,
+    )
+
+
+def endpoint_of(creds: Credentials) -> Endpoint:
+    headers = {"Authorization": creds.authorization} if creds.authorization else {}
     tls: ssl.SSLContext | bool = True
-    if host.startswith("https"):
-        context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
-        if cfg.cert_file and cfg.key_file:
-            context.load_cert_chain(cfg.cert_file, cfg.key_file)
-        if not cfg.verify_ssl:
+    if creds.server.startswith("https"):
+        context = ssl.create_default_context(cafile=creds.ca_file)
+        if creds.cert_file and creds.key_file:
+            context.load_cert_chain(creds.cert_file, creds.key_file)
+        if creds.insecure:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         tls = context
-    return Endpoint(host, headers, tls, getattr(cfg, "tls_server_name", None))
+    return Endpoint(creds.server, headers, tls, creds.tls_server_name)
 
 
-async def endpoint_from_kubeconfig(config: dict[str, Any], context: str | None = None) -> Endpoint:
+async def credentials_from_kubeconfig(config: dict[str, Any], context: str | None = None) -> Credentials:
     cfg = Configuration()
     loader = KubeConfigLoader(config_dict=config, config_base_path=None, active_context=context)
     await loader.load_and_set(cfg)
-    return await _endpoint(cfg)
+    namespace = (loader.current_context or {}).get("context", {}).get("namespace")
+    return await _credentials(cfg, namespace)
 
 
-async def home_endpoint(kubeconfig: str | None = None, context: str | None = None) -> Endpoint:
+async def endpoint_from_kubeconfig(config: dict[str, Any], context: str | None = None) -> Endpoint:
+    return endpoint_of(await credentials_from_kubeconfig(config, context))
+
+
+def kubeconfig_path(kubeconfig: str | None = None) -> str:
+    return kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser("~/.kube/config")
+
+
+async def home_credentials(kubeconfig: str | None = None, context: str | None = None) -> Credentials:
     """In a pod: the service account. Elsewhere: `kubeconfig`, $KUBECONFIG or ~/.kube/config."""
     if kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ:
         cfg = Configuration()
         load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        return await _endpoint(cfg)
-    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or os.path.expanduser("~/.kube/config")
-    with open(path) as f:
-        return await endpoint_from_kubeconfig(yaml.safe_load(f), context)
+        return await _credentials(cfg)
+    with open(kubeconfig_path(kubeconfig)) as f:
+        return await credentials_from_kubeconfig(yaml.safe_load(f), context)
+
+
+async def home_endpoint(kubeconfig: str | None = None, context: str | None = None) -> Endpoint:
+    return endpoint_of(await home_credentials(kubeconfig, context))
 
 
 class Clusters:
