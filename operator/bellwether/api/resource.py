@@ -161,7 +161,9 @@ def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:
 def parse(raw: dict[str, Any]) -> ModelDeployment:
     """A whole object from YAML or the API server; raises SpecError naming every bad field."""
     if raw.get("kind", KIND) != KIND:
-        raise SpecError([f"kind: expected {KIND}, got {raw.get('kind')!r}"])
+        raise SpecError([f"kind: must be {KIND} (got {raw.get('kind')!r})"])
+    if raw.get("apiVersion", API_VERSION) != API_VERSION:
+        raise SpecError([f"apiVersion: must be {API_VERSION} (got {raw.get('apiVersion')!r})"])
     try:
         return ModelDeployment.model_validate(raw)
     except ValidationError as e:

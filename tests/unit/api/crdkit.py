@@ -187,10 +187,20 @@ def openapi_errors(schema: dict[str, Any], value: Any, path: str = "") -> list[R
     return out
 
 
+def without_nulls(value: Any) -> Any:
+    """The API server treats null-valued fields as absent in CEL (`has()` is false for them)."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 def cel_errors(schema: dict[str, Any], value: Any, path: str = "") -> list[Rejection]:
     """Every CEL rule on every node present in `value`, outermost first."""
     if value is None:
         return []
+    value = without_nulls(value)
     out = [
         Rejection(path + rule.get("fieldPath", ""), rule["message"])
         for rule in schema.get("x-kubernetes-validations", [])

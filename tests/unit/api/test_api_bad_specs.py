@@ -218,3 +218,15 @@ def test_crd_refuses_it_at_the_same_field(case: str, edits: dict[str, Any], path
     rejections = admit(load_crd(), edited(edits))
     assert rejections, "kubectl apply would accept what the operator refuses"
     assert any(within(r.path, path) or within(path, r.path) for r in rejections), [str(r) for r in rejections]
+
+
+def test_explicit_nulls_mean_absent_for_models_and_crd() -> None:
+    doc = edited({f"{STEPS}[0]": {"setWeight": 10, "pause": None}, "spec.regions[0].cluster": None})
+    parse(doc)
+    assert admit(load_crd(), doc) == []
+
+
+@pytest.mark.parametrize(("field", "value"), [("kind", "Deployment"), ("apiVersion", "bellwether.dev/v1")])
+def test_other_kinds_and_versions_are_refused(field: str, value: str) -> None:
+    with pytest.raises(SpecError, match=f"^{field}: must be "):
+        parse({**BASE, field: value})

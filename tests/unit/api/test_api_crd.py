@@ -134,7 +134,8 @@ def test_every_cel_rule_compiles_and_has_a_message(generated: dict[str, Any]) ->
     found = rules(generated)
     assert len(found) >= 10
     for path, rule in found:
-        assert rule["message"], path
+        assert rule["message"] and "\n" not in rule["message"], path
+        assert "[" not in rule.get("fieldPath", ""), f"{path}: fieldPath may not index a list"
         program(rule["rule"])  # raises on a syntax error
 
 
