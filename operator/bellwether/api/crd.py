@@ -15,8 +15,6 @@ from bellwether.api.resource import GROUP, KIND, PLURAL, VERSION
 from bellwether.api.spec import ModelDeploymentSpec
 from bellwether.api.status import ModelDeploymentStatus
 
-_DROP = {"title", "additionalProperties_false"}
-
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
     if isinstance(node, list):
