@@ -1,0 +1,162 @@
+"""`bellwether status|promote|abort|retry|pause|resume NAME`: read a rollout, or ask the operator to act.
+
+Commands are an annotation the operator consumes exactly once (it records the command's id in
+status), so running one twice by accident, or while the operator restarts, does not act twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+ACTIONS = {
+    "promote": "go to the next step now (--full: promote in every region, skipping the remaining steps)",
+    "abort": "roll the canary back now; the stable revision keeps serving",
+    "retry": "roll out again a revision that was rolled back",
+    "pause": "hold the rollout at its current step",
+    "resume": "continue a paused rollout",
+}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    status = sub.add_parser("status", help="show a ModelDeployment's rollout: regions, weights, measurements")
+    _common(status)
+    status.set_defaults(func=_status)
+    for action, help_text in ACTIONS.items():
+        p = sub.add_parser(action, help=help_text)
+        _common(p)
+        if action == "promote":
+            p.add_argument("--full", action="store_true", help="promote fully, in every region")
+        p.set_defaults(func=_command, action=action)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="the ModelDeployment")
+    p.add_argument("-n", "--namespace", help="default: the kubeconfig context's namespace")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+    p.add_argument("--context", help="kubeconfig context")
+
+
+async def _with_client(args: argparse.Namespace, work: Any) -> int:
+    import aiohttp
+
+    from bellwether.clusters.client import KubeClient
+    from bellwether.clusters.config import endpoint_of, home_credentials
+
+    creds = await home_credentials(args.kubeconfig, args.context)
+    namespace = args.namespace or creds.namespace or "default"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        client = KubeClient("home", endpoint_of(creds), session)
+        code: int = await work(client, namespace)
+        return code
+
+
+def _command(args: argparse.Namespace) -> int:
+    from bellwether.clusters.client import ApiError
+
+    action = "promote-full" if args.action == "promote" and args.full else args.action
+    command = {"action": action, "id": uuid.uuid4().hex[:12]}
+
+    async def work(client: Any, namespace: str) -> int:
+        patch = {"metadata": {"annotations": {"bellwether.dev/command": json.dumps(command)}}}
+        found = await client.merge_patch("ModelDeployment", namespace, args.name, patch)
+        if found is None:
+            print(f"ModelDeployment {namespace}/{args.name} not found", file=sys.stderr)
+            return 1
+        print(
+            f"{action} requested for {namespace}/{args.name} (id {command['id']}); the operator acts on its next cycle"
+        )
+        return 0
+
+    try:
+        return asyncio.run(_with_client(args, work))
+    except (ApiError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
+
+
+def render_status(obj: dict[str, Any]) -> str:
+    """The human view of a ModelDeployment's status (also used by tests)."""
+    meta, status = obj["metadata"], obj.get("status") or {}
+    lines = [
+        f"ModelDeployment {meta['namespace']}/{meta['name']}  phase: {status.get('phase', 'Pending')}",
+        f"stable: {status.get('stableRevision') or '-'}  canary: {status.get('canaryRevision') or '-'}  "
+        f"canary weight: {status.get('canaryWeight', 0)}%  wave: {status.get('wave', 0)}  step: {status.get('step', 0)}",
+    ]
+    if status.get("message"):
+        lines.append(f"message: {status['message']}")
+    regions = status.get("regions") or []
+    rows: list[tuple[object, ...]]
+    if regions:
+        lines += ["", "REGIONS"]
+        rows = [
+            (
+                r["name"],
+                r.get("phase"),
+                r.get("stableReady", 0),
+                r.get("canaryReady", 0),
+                f"{r.get('weight', 0)}%",
+                r.get("message"),
+            )
+            for r in regions
+        ]
+        lines.append(_table(["NAME", "PHASE", "STABLE READY", "CANARY READY", "CANARY WEIGHT", "MESSAGE"], rows))
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in status.get("analysis") or []:
+        key = (m["region"], m["metric"])
+        if key not in latest or m.get("at", "") >= latest[key].get("at", ""):
+            latest[key] = m
+    if latest:
+        lines += ["", "LAST MEASUREMENTS"]
+        rows = [
+            (
+                m["region"],
+                m["metric"],
+                m["verdict"],
+                _num(m.get("value")),
+                _num(m.get("baseline")),
+                m.get("bound"),
+                m.get("at"),
+            )
+            for _, m in sorted(latest.items())
+        ]
+        lines.append(_table(["REGION", "METRIC", "VERDICT", "CANARY", "STABLE", "BOUND", "AT"], rows))
+    conditions = status.get("conditions") or []
+    if conditions:
+        lines += ["", "CONDITIONS"]
+        rows = [(c["type"], c["status"], c.get("reason"), c.get("message")) for c in conditions]
+        lines.append(_table(["TYPE", "STATUS", "REASON", "MESSAGE"], rows))
+    return "\n".join(lines)
+
+
+def _num(value: object) -> str | None:
+    return None if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from bellwether.clusters.client import ApiError
+
+    async def work(client: Any, namespace: str) -> int:
+        obj = await client.get("ModelDeployment", namespace, args.name)
+        if obj is None:
+            print(f"ModelDeployment {namespace}/{args.name} not found", file=sys.stderr)
+            return 1
+        print(render_status(obj))
+        return 0
+
+    try:
+        return asyncio.run(_with_client(args, work))
+    except (ApiError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
