@@ -196,6 +196,22 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
+def numbers_as_doubles(schema: dict[str, Any], value: Any) -> Any:
+    """The API server hands `type: number` fields to CEL as doubles even when written as `1`."""
+    if schema.get("type") == "number" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        return {
+            k: numbers_as_doubles(props[k] if props and k in props else extra if isinstance(extra, dict) else {}, v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [numbers_as_doubles(schema["items"], v) for v in value]
+    return value
+
+
 def cel_errors(schema: dict[str, Any], value: Any, path: str = "") -> list[Rejection]:
     """Every CEL rule on every node present in `value`, outermost first."""
     if value is None:
@@ -223,4 +239,4 @@ def admit(crd: dict[str, Any], obj: dict[str, Any]) -> list[Rejection]:
     schema = object_schema(crd)
     unknown = unknown_fields(schema, obj)
     defaulted = apply_defaults(schema, obj)
-    return unknown + openapi_errors(schema, defaulted) + cel_errors(schema, defaulted)
+    return unknown + openapi_errors(schema, defaulted) + cel_errors(schema, numbers_as_doubles(schema, defaulted))

@@ -44,18 +44,23 @@ BASE: dict[str, Any] = {
 }
 
 
+def put(doc: dict[str, Any], path: str, value: Any) -> None:
+    """Set (or with DELETE, remove) the field at a `spec.a.b[2].c`-style path."""
+    keys: list[str | int] = [int(k) if k.isdigit() else k for k in re.findall(r"[^.\[\]]+", path)]
+    parent = doc
+    for key in keys[:-1]:
+        parent = parent[key]
+    if value is not DELETE:
+        parent[keys[-1]] = value
+    elif keys[-1] in parent:
+        del parent[keys[-1]]
+
+
 def edited(edits: dict[str, Any]) -> dict[str, Any]:
-    """BASE with `spec.a.b[2].c`-style paths set (or deleted with DELETE)."""
+    """BASE with the given paths set or deleted."""
     doc = copy.deepcopy(BASE)
     for path, value in edits.items():
-        keys: list[str | int] = [int(k) if k.isdigit() else k for k in re.findall(r"[^.\[\]]+", path)]
-        parent = doc
-        for key in keys[:-1]:
-            parent = parent[key]
-        if value is DELETE:
-            del parent[keys[-1]]
-        else:
-            parent[keys[-1]] = value
+        put(doc, path, value)
     return doc
 
 
