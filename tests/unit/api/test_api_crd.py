@@ -61,6 +61,14 @@ def test_crds_directory_matches_the_models() -> None:
     assert CRD_FILE.read_text() == crd_yaml(), "crds/ drifted: run `bellwether crd > crds/modeldeployments...yaml`"
 
 
+def test_chart_crd_copies_match_the_models() -> None:
+    copies = sorted(CRD_FILE.parents[1].glob("charts/*/crds/*.yaml"))
+    if not copies:
+        pytest.skip("no Helm chart CRD copy yet")
+    for copy in copies:
+        assert copy.read_text() == crd_yaml(), f"{copy} drifted: copy it from `bellwether crd`"
+
+
 def test_crd_is_a_valid_apiextensions_v1_object(generated: dict[str, Any]) -> None:
     kubernetes_validate.validate(generated, kubernetes_validate.latest_version(), strict=True)
 
