@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
+
+from bellwether.api.patterns import DNS_SUBDOMAIN
 
 
 class Wire(BaseModel):
@@ -31,3 +33,10 @@ class Invalid(ValueError):
     def __init__(self, at: str, message: str) -> None:
         self.at = at
         super().__init__(message)
+
+
+class KeyRef(Wire):
+    name: str = Field(
+        min_length=1, max_length=253, pattern=DNS_SUBDOMAIN, description="The Secret's (or ConfigMap's) name."
+    )
+    key: str = Field(min_length=1, max_length=253, description="The key within it.")

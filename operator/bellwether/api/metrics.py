@@ -1,0 +1,154 @@
+"""The spec's `analysis` section: where metrics come from, what each one measures, and its bounds.
+
+A metric is a built-in preset or a PromQL query with template variables; either way it has bounds,
+absolute (`max`, `min`) or relative to the stable revision (`baseline`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, get_args
+
+from pydantic import ConfigDict, Field, model_validator
+
+from bellwether.api.base import Invalid, KeyRef, Wire, cel
+from bellwether.api.patterns import HTTP_URL, METRIC_NAME
+from bellwether.api.units import Duration
+
+MAX_METRICS = 32
+
+Preset = Literal[
+    "vllm-e2e-latency-p99",
+    "vllm-ttft-p95",
+    "vllm-inter-token-latency-p95",
+    "vllm-error-rate",
+    "triton-request-latency-avg",
+    "triton-failure-rate",
+    "tgi-request-duration-p99",
+    "tgi-error-rate",
+    "http-latency-p99",
+    "http-error-rate",
+]
+PRESET_NAMES: tuple[str, ...] = get_args(Preset)
+
+# Variables a metric query may use, `{{name}}`; anything else is a typo caught before it reaches Prometheus.
+TEMPLATE_VARIABLES = ("name", "namespace", "region", "revision", "role", "interval")
+_PLACEHOLDER = re.compile(r"\{\{[^}]*\}\}")
+_KNOWN_PLACEHOLDER = re.compile(r"^\{\{\s*(" + "|".join(TEMPLATE_VARIABLES) + r")\s*\}\}$")
+
+
+ALLOWED_VARIABLES = ", ".join("{{" + v + "}}" for v in TEMPLATE_VARIABLES)
+
+
+def unknown_variables(query: str) -> list[str]:
+    """The `{{...}}` placeholders in a query that are not template variables, in order of appearance."""
+    return [p for p in _PLACEHOLDER.findall(query) if not _KNOWN_PLACEHOLDER.match(p)]
+
+
+class Baseline(Wire):
+    max_ratio: float = Field(gt=1.0, le=100.0, description="Canary may be at most this multiple of stable.")
+    min_value: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Floor for the stable value, so noise on a tiny baseline does not look like a regression.",
+    )
+
+
+# The same check in CEL: every `{{...}}` (Kubernetes' regex library `findAll`) must be a known variable.
+# Backslashes are doubled once for the CEL string literal.
+_PLACEHOLDER_RE2 = r"\\{\\{[^}]*\\}\\}"
+_KNOWN_RE2 = r"^\\{\\{\\s*(" + "|".join(TEMPLATE_VARIABLES) + r")\\s*\\}\\}$"
+_QUERY_VARIABLES = f"!has(self.query) || self.query.findAll('{_PLACEHOLDER_RE2}').all(v, v.matches('{_KNOWN_RE2}'))"
+
+
+class Metric(Wire):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("has(self.query) != has(self.preset)", "a metric has exactly one of query or preset"),
+                cel(
+                    "has(self.max) || has(self.min) || has(self.baseline) || has(self.preset)",
+                    "a query metric needs a bound: max, min or baseline",
+                ),
+                cel(
+                    _QUERY_VARIABLES,
+                    "query may use only the template variables " + ALLOWED_VARIABLES,
+                    ".query",
+                ),
+                cel("!has(self.max) || !has(self.min) || self.min <= self.max", "min must not be above max", ".min"),
+            ]
+        }
+    )
+    name: str = Field(pattern=METRIC_NAME, max_length=63, description="Names the metric in status and Events.")
+    preset: Preset | None = Field(default=None, description="A built-in query for vLLM, Triton, TGI or plain HTTP.")
+    query: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8192,
+        description="PromQL with {{name}} {{namespace}} {{region}} {{revision}} {{role}} {{interval}}.",
+    )
+    max: float | None = Field(default=None, description="Absolute upper bound on the canary's value.")
+    min: float | None = Field(default=None, description="Absolute lower bound on the canary's value.")
+    baseline: Baseline | None = Field(default=None, description="Bound relative to the stable revision.")
+
+    @model_validator(mode="after")
+    def _query_or_preset(self) -> Metric:
+        if self.query is not None and self.preset is not None:
+            raise ValueError("has both query and preset; a metric has exactly one of them")
+        if self.query is None and self.preset is None:
+            raise ValueError("needs a query or a preset (exactly one of them)")
+        if self.query is not None:
+            unknown = unknown_variables(self.query)
+            if unknown:
+                raise Invalid(
+                    "query", f"uses {', '.join(unknown)}, not a template variable; allowed: {ALLOWED_VARIABLES}"
+                )
+            if self.max is None and self.min is None and self.baseline is None:
+                raise ValueError("a query metric needs a bound: max, min or baseline")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise Invalid("min", f"{self.min} is above max {self.max}; min must not be above max")
+        return self
+
+
+class PrometheusRef(Wire):
+    url: str = Field(pattern=HTTP_URL, max_length=2048, description="Base URL of the Prometheus HTTP API.")
+    timeout: Duration = Field(default="10s", description="Per query; a timeout is an inconclusive measurement.")
+    bearer_token_secret: KeyRef | None = Field(
+        default=None, description="A Secret key holding a bearer token; never logged or shown in status."
+    )
+
+
+class Analysis(Wire):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+                    "metric names must be unique",
+                    ".metrics",
+                ),
+            ]
+        }
+    )
+    prometheus: PrometheusRef = Field(description="Where the metrics are queried.")
+    interval: Duration = Field(default="30s", description="Time between measurements, and the {{interval}} range.")
+    failure_limit: int = Field(default=2, ge=0, le=100, description="Failed measurements tolerated before rollback.")
+    inconclusive_limit: int = Field(
+        default=4, ge=0, le=100, description="Inconclusive measurements (no data, errors) before onInconclusive."
+    )
+    on_inconclusive: Literal["pause", "rollback"] = Field(
+        default="pause", description="What to do past inconclusiveLimit: pause for a person, or roll back."
+    )
+    metrics: list[Metric] = Field(min_length=1, max_length=MAX_METRICS, description="Every one must pass.")
+
+    @model_validator(mode="after")
+    def _unique_metrics(self) -> Analysis:
+        seen: dict[str, int] = {}
+        for i, metric in enumerate(self.metrics):
+            if metric.name in seen:
+                raise Invalid(
+                    f"metrics[{i}].name",
+                    f"{metric.name!r} is already the name of metrics[{seen[metric.name]}]; metric names must be unique",
+                )
+            seen[metric.name] = i
+        return self
