@@ -27,22 +27,43 @@ from bellwether.api.metrics import (
 from bellwether.api.patterns import DNS_LABEL, ENV_NAME, HTTP_PATH, METRIC_NAME, QUANTITY
 from bellwether.api.units import Duration, IntOrPercent
 
-# Re-exported: the spec's parts are importable from here whichever module defines them.
+# Includes the parts defined in base.py and metrics.py, so the whole spec is importable from here.
 __all__ = [
     "DNS_LABEL",
+    "MAX_REGIONS",
+    "MAX_STEPS",
     "METRIC_NAME",
     "PRESET_NAMES",
     "QUANTITY",
     "TEMPLATE_VARIABLES",
     "Analysis",
     "Baseline",
+    "ClusterRef",
+    "EnvVar",
+    "EnvVarSource",
+    "GatewayAPIRouting",
+    "Gpu",
     "Invalid",
+    "IstioRouting",
     "KeyRef",
     "Metric",
+    "ModelDeploymentSpec",
+    "ModelRef",
+    "ParentRef",
+    "Pause",
     "Preset",
     "PrometheusRef",
+    "Region",
+    "Resources",
+    "Rollout",
+    "Runtime",
+    "Step",
+    "StepAnalysis",
+    "Traffic",
     "Wire",
     "cel",
+    "default_steps",
+    "dump",
     "unknown_variables",
 ]
 
