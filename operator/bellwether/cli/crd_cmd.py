@@ -38,10 +38,17 @@ def _docs(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     failed = 0
     for name in args.filename:
-        for doc in yaml.safe_load_all(Path(name).read_text()):
-            if not doc or doc.get("kind") != "ModelDeployment":
-                continue
-            label = f"{name}: {doc.get('metadata', {}).get('name', '?')}"
+        try:
+            docs = [d for d in yaml.safe_load_all(Path(name).read_text()) if isinstance(d, dict)]
+        except (OSError, yaml.YAMLError) as e:
+            failed += 1
+            print(f"{name}: cannot read: {e}")
+            continue
+        found = [d for d in docs if d.get("kind") == "ModelDeployment"]
+        if not found:
+            print(f"{name}: no ModelDeployment in it")
+        for doc in found:
+            label = f"{name}: {(doc.get('metadata') or {}).get('name', '?')}"
             try:
                 parse(doc)
             except SpecError as e:

@@ -100,3 +100,11 @@ def test_validate_command_accepts_every_example_and_names_a_bad_one(tmp_path: Pa
     bad.write_text(yaml.safe_dump(doc))
     assert main(["validate", "-f", str(bad)]) == 1
     assert "spec.rollout.steps[2].setWeight: must be greater than 20" in capsys.readouterr().out
+
+
+def test_validate_command_reports_unreadable_files(tmp_path: Path, capsys: Any) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("spec: [unclosed\n")
+    assert main(["validate", "-f", str(broken), "-f", str(tmp_path / "missing.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert f"{broken}: cannot read" in out and "missing.yaml: cannot read" in out
