@@ -132,18 +132,23 @@ def test_names_subresources_and_printer_columns(generated: dict[str, Any]) -> No
             assert column["type"] == {"string": "string", "integer": "integer"}[status[field]["type"]]
 
 
-def rules(generated: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+def rules(generated: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     return [
-        (path, r) for path, node in nodes(object_schema(generated)) for r in node.get("x-kubernetes-validations", [])
+        (path, node, rule)
+        for path, node in nodes(object_schema(generated))
+        for rule in node.get("x-kubernetes-validations", [])
     ]
 
 
 def test_every_cel_rule_compiles_and_has_a_message(generated: dict[str, Any]) -> None:
     found = rules(generated)
     assert len(found) >= 10
-    for path, rule in found:
+    for path, node, rule in found:
         assert rule["message"] and "\n" not in rule["message"], path
-        assert "[" not in rule.get("fieldPath", ""), f"{path}: fieldPath may not index a list"
+        target = node
+        for name in rule.get("fieldPath", "").split(".")[1:]:
+            assert name in target.get("properties", {}), f"{path}: fieldPath {rule['fieldPath']} names no field"
+            target = target["properties"][name]
         program(rule["rule"])  # raises on a syntax error
 
 
