@@ -19,6 +19,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 INT_OR_PERCENT_PATTERN = r"^([0-9]+%?)$"
 _INT_OR_PERCENT = re.compile(INT_OR_PERCENT_PATTERN)
+INT_OR_PERCENT_MAX_LENGTH = 8  # bounds the CEL cost of matching the string form
 # The API server's version of `_check_int_or_percent`: a count, or a percentage of at most 100.
 _CEL_INT_OR_PERCENT = "^([0-9]+|0*([0-9]{1,2}|100)%)$"
 
@@ -51,7 +52,7 @@ def _coerce_str(value: Any) -> Any:
 
 
 def _check_int_or_percent(value: str) -> str:
-    if not _INT_OR_PERCENT.match(value):
+    if len(value) > INT_OR_PERCENT_MAX_LENGTH or not _INT_OR_PERCENT.match(value):
         raise ValueError(
             f"{value!r} is not a count or a percentage: use a whole number like 1 or a percentage like 25%"
         )
@@ -88,6 +89,7 @@ IntOrPercent = Annotated[
     WithJsonSchema(
         {
             "x-kubernetes-int-or-string": True,
+            "maxLength": INT_OR_PERCENT_MAX_LENGTH,
             "description": "A whole number (2) or a percentage (25%).",
             "x-kubernetes-validations": [
                 {

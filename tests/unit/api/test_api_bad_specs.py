@@ -153,6 +153,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         f"{METRIC}.query",
         "{{pod}}, not a template variable; allowed: {{name}}, {{namespace}}, {{region}}",
     ),
+    (
+        "unclosed template variable",
+        {f"{METRIC}.query": 'rate(x{region="{{ region }"}[5m])'},
+        f"{METRIC}.query",
+        "starts no template variable; allowed: {{name}}",
+    ),
     ("query without a bound", {f"{METRIC}.max": DELETE}, METRIC, "max, min or baseline"),
     ("min above max", {f"{METRIC}.min": 0.5}, f"{METRIC}.min", "must not be above max"),
     ("duplicate metric", {f"{METRIC}.name": "p99-latency"}, f"{METRIC}.name", "must be unique"),

@@ -9,11 +9,15 @@ import kubernetes_validate
 import pytest
 from crdkit import (
     CRD_FILE,
+    STATIC_COST_LIMIT,
+    STATIC_CRD_COST_LIMIT,
     as_json_schema,
+    estimated_cost,
     nodes,
     object_schema,
     openapi_errors,
     program,
+    rule_costs,
     schema_props_errors,
     unknown_fields,
 )
@@ -179,3 +183,26 @@ def test_rules_sit_where_they_can_see_what_they_compare(generated: dict[str, Any
     assert "region names must be unique" in placed["spec"]
     assert "setWeight must increase through the steps" in placed["spec.rollout"]
     assert "a metric has exactly one of query or preset" in placed["spec.analysis.metrics[*]"]
+
+
+def test_cel_rules_stay_far_below_the_api_servers_cost_limits(generated: dict[str, Any]) -> None:
+    costs = list(rule_costs(object_schema(generated)))
+    for path, rule, cost, _ in costs:
+        assert cost < STATIC_COST_LIMIT / 10, f"{path}: {rule} estimates {cost}"
+    total = sum(cost * times for _, _, cost, times in costs)
+    assert total < STATIC_CRD_COST_LIMIT / 10, total
+
+
+@pytest.mark.parametrize(
+    ("rule", "node", "at_least"),
+    [
+        ("self.items.all(x, x == 'a')", {"type": "object", "properties": {"items": {"type": "array"}}}, float("inf")),
+        (
+            "self.l.all(a, self.l.exists(b, a == b))",
+            {"type": "object", "properties": {"l": {"type": "array", "maxItems": 100, "items": {"type": "integer"}}}},
+            100 * 100,
+        ),
+    ],
+)
+def test_cost_estimate_multiplies_nested_comprehensions(rule: str, node: dict[str, Any], at_least: float) -> None:
+    assert estimated_cost(rule, node) >= at_least
