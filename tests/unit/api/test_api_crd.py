@@ -7,17 +7,14 @@ from typing import Any
 import celpy
 import kubernetes_validate
 import pytest
+from celcost import STATIC_COST_LIMIT, STATIC_CRD_COST_LIMIT, estimated_cost, rule_costs
 from crdkit import (
     CRD_FILE,
-    STATIC_COST_LIMIT,
-    STATIC_CRD_COST_LIMIT,
     as_json_schema,
-    estimated_cost,
     nodes,
     object_schema,
     openapi_errors,
     program,
-    rule_costs,
     schema_props_errors,
     unknown_fields,
 )
