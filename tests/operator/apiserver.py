@@ -144,7 +144,7 @@ class ApiServer:
     _last_rv: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _runner: web.AppRunner | None = None
-    _streams: set[web.StreamResponse] = field(default_factory=set)
+    _watches: set[asyncio.Task[Any]] = field(default_factory=set)
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -160,8 +160,10 @@ class ApiServer:
         return self.url
 
     async def stop(self) -> None:
+        """Stop serving; open watch streams end at once (a real server would close them too)."""
+        for task in list(self._watches):
+            task.cancel()
         if self._runner is not None:
-            await self._runner.shutdown()
             await self._runner.cleanup()
 
     def kubeconfig(self, namespace: str = "default") -> dict[str, Any]:
@@ -449,8 +451,13 @@ class ApiServer:
             async for kind, obj in events():
                 await resp.write(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
 
-        with contextlib.suppress(TimeoutError, ConnectionResetError):
-            await asyncio.wait_for(pump(), timeout)
+        task = asyncio.ensure_future(asyncio.wait_for(pump(), timeout))
+        self._watches.add(task)
+        try:
+            with contextlib.suppress(TimeoutError, ConnectionResetError, asyncio.CancelledError):
+                await task
+        finally:
+            self._watches.discard(task)
         return resp
 
     def _groups(self) -> list[dict[str, Any]]:

@@ -25,7 +25,6 @@ from bellwether.clusters.client import Endpoint, ErrorHook, KubeClient
 
 HOME = "home"
 CREDENTIAL_TTL = 600.0  # re-read credentials this often: exec-plugin and projected tokens expire
-SECRET_TTL = 30.0  # re-read a kubeconfig Secret at most this often
 
 
 class ClusterConfigError(Exception):
@@ -121,8 +120,9 @@ class Clusters:
         self.kubeconfig, self.context = kubeconfig, context
         self.on_error = on_error
         self._home: tuple[float, KubeClient] | None = None
-        # (namespace, secret, key) -> (checked at, resourceVersion, created at, client)
-        self._remote: dict[tuple[str, str, str], tuple[float, str, float, KubeClient]] = {}
+        # (namespace, secret, key) -> (resourceVersion, created at, client); the Secret is read every
+        # time (one GET), so a fixed or broken kubeconfig takes effect on the next cycle
+        self._remote: dict[tuple[str, str, str], tuple[str, float, KubeClient]] = {}
 
     async def home(self) -> KubeClient:
         now = time.monotonic()
@@ -139,8 +139,6 @@ class Clusters:
         cache_key = (namespace, ref.name, ref.key)
         now = time.monotonic()
         cached = self._remote.get(cache_key)
-        if cached and now - cached[0] < SECRET_TTL:
-            return cached[3]
         secret = await (await self.home()).get("Secret", namespace, ref.name)
         if secret is None:
             self._remote.pop(cache_key, None)
@@ -149,12 +147,12 @@ class Clusters:
                 f"kubeconfig under key {ref.key!r}"
             )
         version = str(secret.get("metadata", {}).get("resourceVersion", ""))
-        if cached and cached[1] == version and now - cached[2] < CREDENTIAL_TTL:
-            self._remote[cache_key] = (now, version, cached[2], cached[3])
-            return cached[3]
+        if cached and cached[0] == version and now - cached[1] < CREDENTIAL_TTL:
+            return cached[2]
+        self._remote.pop(cache_key, None)
         endpoint = await self._parse(namespace, region.name, ref.name, ref.key, secret)
         client = KubeClient(region.name, endpoint, self.session, self.on_error)
-        self._remote[cache_key] = (now, version, now, client)
+        self._remote[cache_key] = (version, now, client)
         return client
 
     async def _parse(self, namespace: str, region: str, name: str, key: str, secret: dict[str, Any]) -> Endpoint:
