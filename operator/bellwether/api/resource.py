@@ -93,6 +93,8 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _unknown_field(root: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    if not loc:  # a model-level error (a cross-field rule) has no field to suggest
+        return "is not a known field"
     model = _model_at(root, loc[:-1])
     if model is None:
         return "is not a known field"
