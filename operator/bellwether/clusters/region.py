@@ -3,8 +3,8 @@
 Apply is level-based and idempotent: server-side apply of every rendered object (field manager
 `bellwether`), then deletion of our objects in the region that the plan no longer lists. Only objects
 labelled as this ModelDeployment's in this region are ever deleted. Deployments are applied before
-Services and routes, and removals come last, so the stable revision is scaled up before any canary
-pod goes away and traffic never points at a backend that does not exist yet.
+Services and routes, Deployments scaled to zero and removals come last, so the stable revision is
+scaled up before any canary pod goes away and traffic never points at a backend without pods.
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ STUCK = {
     "CreateContainerError",
     "RunContainerError",
 }
-_APPLY_ORDER = {"Deployment": 0, "Service": 1}
+
+
+def _apply_order(obj: Mapping[str, Any]) -> int:
+    """Pods first, then Services, then the route; Deployments scaled to zero only after the route has
+    moved traffic away from them."""
+    if obj["kind"] == "Deployment":
+        return 0 if obj["spec"].get("replicas", 1) > 0 else 3
+    return 1 if obj["kind"] == "Service" else 2
 
 
 class RouteNotInstalled(Exception):
@@ -68,7 +75,7 @@ async def apply_region(
     route_kind = ROUTE_KINDS.get(router)
     if route_kind and any(o["kind"] == route_kind for o in objects):
         await ensure_kind_served(client, route_kind, region)
-    for obj in sorted(objects, key=lambda o: _APPLY_ORDER.get(o["kind"], 2)):
+    for obj in sorted(objects, key=_apply_order):
         if owner is not None and obj["metadata"].get("namespace") == owner.get("namespace"):
             ref = {k: v for k, v in owner.items() if k != "namespace"}
             obj = {**obj, "metadata": {**obj["metadata"], "ownerReferences": [ref]}}
