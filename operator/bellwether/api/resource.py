@@ -110,7 +110,6 @@ def _say(e: ErrorDetails, root: type[BaseModel]) -> str:
     shown = f" (got {got!r})" if isinstance(got, (str, int, float)) else ""
     words: dict[str, str] = {
         "missing": "is required",
-        "extra_forbidden": _unknown_field(root, tuple(e["loc"])),
         "literal_error": f"must be one of {ctx.get('expected')}{shown}",
         "enum": f"must be one of {ctx.get('expected')}{shown}",
         "string_pattern_mismatch": f"must be {meaning(str(ctx.get('pattern')))}{shown}",
@@ -135,6 +134,8 @@ def _say(e: ErrorDetails, root: type[BaseModel]) -> str:
         "model_type": "must be a mapping of fields (an object)",
         "model_attributes_type": "must be a mapping of fields (an object)",
     }
+    if kind == "extra_forbidden":
+        return _unknown_field(root, tuple(e["loc"]))
     if kind in words:
         return words[kind]
     return str(e["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from crdkit import admit, load_crd
 
-from bellwether.api import SpecError, parse
+from bellwether.api import SpecError, parse, parse_spec
 
 DELETE = object()
 
@@ -241,3 +241,12 @@ def test_explicit_nulls_mean_absent_for_models_and_crd() -> None:
 def test_other_kinds_and_versions_are_refused(field: str, value: str) -> None:
     with pytest.raises(SpecError, match=f"^{field}: must be "):
         parse({**BASE, field: value})
+
+
+def test_spec_alone_gets_paths_from_spec_even_for_cross_field_problems() -> None:
+    spec = edited({"spec.regions[1].name": "us-east", "spec.rollout.waves": DELETE})["spec"]
+    with pytest.raises(SpecError) as raised:
+        parse_spec(spec)
+    assert raised.value.problems == [
+        "spec.regions[1].name: 'us-east' is already the name of regions[0]; region names must be unique"
+    ]
