@@ -69,9 +69,18 @@ async def test_apply_is_server_side_idempotent_and_prunes_revisions_not_in_the_p
     assert all(r[2] == "application/apply-patch+yaml" for r in apply_calls)
     assert all(f["manager"] == "bellwether" for o in home.list("deployments") for f in o["metadata"]["managedFields"])
 
-    # Applying the same plan again changes nothing.
+    # Applying the same plan again changes nothing and, in steady state, writes nothing.
+    writes = len([r for r in home.requests if r[0] in ("PATCH", "DELETE")])
     await apply_region(client, objects_for_region("chat", NAMESPACE, v1, plan), **kwargs)  # type: ignore[arg-type]
     assert {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in home.list("deployments")} == versions
+    assert len([r for r in home.requests if r[0] in ("PATCH", "DELETE")]) == writes
+
+    # A Deployment deleted by hand is noticed by the observation and applied again.
+    canary_name = f"chat-us-east-{plan.revisions[1].revision}"
+    await home.delete("deployments", NAMESPACE, canary_name)
+    seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
+    await apply_region(client, objects_for_region("chat", NAMESPACE, v1, plan), observed=seen, **kwargs)  # type: ignore[arg-type]
+    assert home.get("deployments", NAMESPACE, canary_name) is not None
 
     # Someone else's Deployment with similar labels is left alone; the dropped canary goes.
     other = {

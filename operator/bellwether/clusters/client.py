@@ -67,6 +67,9 @@ class KubeClient:
         self.endpoint = endpoint
         self.session = session
         self.on_error = on_error
+        # What `region.apply_region` last applied here, to skip unchanged objects (see RESYNC_SECONDS).
+        self.applied: dict[str, tuple[str, float]] = {}  # object path -> (digest, when)
+        self.pruned: dict[str, tuple[frozenset[tuple[str, str]], float]] = {}  # selector -> (kept, when)
 
     async def request(
         self,

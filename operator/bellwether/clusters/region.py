@@ -9,10 +9,14 @@ scaled up before any canary pod goes away and traffic never points at a backend 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-from bellwether.clusters.client import KINDS, ApiError, KubeClient
+from bellwether.clusters.client import KINDS, ApiError, KubeClient, path_for
 from bellwether.render import names
 from bellwether.rollout.types import RegionObservation, RevisionPods
 
@@ -41,6 +45,11 @@ def _apply_order(obj: Mapping[str, Any]) -> int:
     return 1 if obj["kind"] == "Service" else 2
 
 
+# Unchanged objects are re-applied at least this often, so drift (an edit, a deletion by hand) is
+# undone; sooner when the observation shows a Deployment missing or scaled by someone else.
+RESYNC_SECONDS = 300.0
+
+
 class RouteNotInstalled(Exception):
     """The router's CRD is missing in a region's cluster; nothing was applied there."""
 
@@ -60,6 +69,10 @@ async def ensure_kind_served(client: KubeClient, kind: str, region: str) -> None
     setattr(client, "_served_" + kind, True)
 
 
+def _digest(obj: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
 async def apply_region(
     client: KubeClient,
     objects: Sequence[dict[str, Any]],
@@ -69,20 +82,51 @@ async def apply_region(
     namespace: str,
     router: str,
     owner: Mapping[str, Any] | None = None,
-) -> None:
-    """Make the region look like `objects`. `owner` (home cluster, same namespace) is set as the
-    controller owner reference so deleting the ModelDeployment garbage-collects its children."""
+    observed: RegionObservation | None = None,
+) -> int:
+    """Make the region look like `objects`; returns how many objects were applied or deleted.
+
+    `owner` (home cluster, same namespace) becomes the controller owner reference, so deleting the
+    ModelDeployment garbage-collects its children. Objects applied unchanged within RESYNC_SECONDS are
+    skipped (steady state costs no writes) unless `observed` shows their Deployment missing or resized.
+    """
     route_kind = ROUTE_KINDS.get(router)
     if route_kind and any(o["kind"] == route_kind for o in objects):
         await ensure_kind_served(client, route_kind, region)
+    now = time.monotonic()
+    changed = 0
     for obj in sorted(objects, key=_apply_order):
         if owner is not None and obj["metadata"].get("namespace") == owner.get("namespace"):
             ref = {k: v for k, v in owner.items() if k != "namespace"}
             obj = {**obj, "metadata": {**obj["metadata"], "ownerReferences": [ref]}}
+        path = path_for(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        digest = _digest(obj)
+        last = client.applied.get(path)
+        fresh = last is not None and last[0] == digest and now - last[1] < RESYNC_SECONDS
+        if fresh and not _drifted(obj, observed):
+            continue
+        client.applied.pop(path, None)
         await client.apply(obj)
-    keep = {(o["kind"], o["metadata"]["name"]) for o in objects}
-    kinds = ["Service", "Deployment"] + ([route_kind] if route_kind else [])
-    await _prune(client, kinds, namespace, names.owner_selector(name, region), keep)
+        client.applied[path] = (digest, now)
+        changed += 1
+    keep = frozenset((o["kind"], o["metadata"]["name"]) for o in objects)
+    selector = names.owner_selector(name, region)
+    last_prune = client.pruned.get(selector)
+    if changed or last_prune is None or last_prune[0] != keep or now - last_prune[1] >= RESYNC_SECONDS:
+        kinds = ["Service", "Deployment"] + ([route_kind] if route_kind else [])
+        changed += await _prune(client, kinds, namespace, selector, keep)
+        client.pruned[selector] = (keep, now)
+        for stale in [p for p, (_, when) in client.applied.items() if now - when >= RESYNC_SECONDS]:
+            del client.applied[stale]  # entries past resync are never used again (e.g. deleted objects)
+    return changed
+
+
+def _drifted(obj: Mapping[str, Any], observed: RegionObservation | None) -> bool:
+    """Whether the observation contradicts a Deployment we applied (gone, or scaled by someone else)."""
+    if obj["kind"] != "Deployment" or observed is None:
+        return False
+    pods = observed.pods.get(obj["metadata"]["labels"].get(names.REVISION, ""))
+    return pods is None or pods.desired != obj["spec"].get("replicas", 1)
 
 
 async def delete_region(client: KubeClient, *, name: str, region: str, namespace: str) -> int:
@@ -92,7 +136,7 @@ async def delete_region(client: KubeClient, *, name: str, region: str, namespace
 
 
 async def _prune(
-    client: KubeClient, kinds: Sequence[str], namespace: str, selector: str, keep: set[tuple[str, str]]
+    client: KubeClient, kinds: Sequence[str], namespace: str, selector: str, keep: AbstractSet[tuple[str, str]]
 ) -> int:
     removed = 0
     for kind in kinds:
@@ -105,6 +149,7 @@ async def _prune(
         for obj in found:
             if (kind, obj["metadata"]["name"]) not in keep:
                 await client.delete(kind, namespace, obj["metadata"]["name"])
+                client.applied.pop(path_for(kind, namespace, obj["metadata"]["name"]), None)
                 removed += 1
     return removed
 
