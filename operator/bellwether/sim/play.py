@@ -1,0 +1,201 @@
+"""Play a scenario: deploy the spec, let it settle, roll out a next revision that behaves as the
+scenario says, and report what Bellwether did and how quickly."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bellwether.api import ModelDeploymentSpec, revision_of, template_of
+from bellwether.api.units import parse_duration
+from bellwether.sim.cluster import Cluster
+from bellwether.sim.runner import Entry, Measure, Runner
+from bellwether.sim.scenarios import CATALOG, Scenario
+from bellwether.sim.source import SimMetricSource
+from bellwether.sim.world import World
+
+Result = Literal["promoted", "rolled-back", "paused", "failed", "unfinished"]
+SETTLE_LIMIT = 4 * 3600.0
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    seed: int
+    result: Result
+    phase: str
+    reason: str | None
+    previous_revision: str
+    revision: str
+    regions_touched: list[str]
+    applied_at: float  # elapsed virtual seconds when the new revision was applied
+    onset_at: float | None = None  # when a regression became visible at the size that must be caught
+    rolled_back_at: float | None = None
+    promoted_at: float | None = None  # when the revision first served every region at full size
+    interval: float = 30.0
+    decisions: int = 0
+    serving: dict[str, dict[str, int]] = field(default_factory=dict)  # ready pods by region, revision at the end
+    gpu_peak: dict[str, int] = field(default_factory=dict)  # most GPUs held at once during the rollout
+    gpu_capacity: dict[str, int] = field(default_factory=dict)
+    timeline: list[Entry] = field(default_factory=list)
+
+    @property
+    def detection_seconds(self) -> float | None:
+        if self.onset_at is None or self.rolled_back_at is None:
+            return None
+        return self.rolled_back_at - self.onset_at
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "timeline"}
+        out["detection_seconds"] = self.detection_seconds
+        out["timeline"] = [
+            {"at": e.at, "kind": e.kind, "region": e.region, "message": e.message, **e.data} for e in self.timeline
+        ]
+        return out
+
+
+def next_revision(spec: ModelDeploymentSpec) -> ModelDeploymentSpec:
+    """The same spec with the model version bumped: a new revision, nothing else changed."""
+    version = f"{spec.model.version}-next"
+    model = spec.model.model_copy(update={"version": version, "uri": f"{spec.model.uri}-next"})
+    return spec.model_copy(update={"model": model})
+
+
+def step_floor(spec: ModelDeploymentSpec) -> float:
+    """The least time any rollout of this spec can take: every timed step of every wave, in a row."""
+    per_wave = 0.0
+    for s in spec.rollout.steps:
+        if s.analysis is not None:
+            per_wave += parse_duration(s.analysis.duration)
+        elif s.pause is not None and s.pause.duration is not None:
+            per_wave += parse_duration(s.pause.duration)
+    return per_wave * len(spec.waves())
+
+
+def _gpu_peak(cluster: Cluster, since: float) -> int:
+    """GPUs held by scheduled pods, at the worst moment since `since`."""
+    held = [p for p in cluster.pods if p.scheduled is not None]
+    moments = [since] + [p.scheduled for p in held if p.scheduled is not None and p.scheduled >= since]
+    return max(
+        sum(p.gpus for p in held if p.scheduled is not None and p.scheduled <= t and p.alive(t)) for t in moments
+    )
+
+
+async def start(
+    spec: ModelDeploymentSpec,
+    *,
+    seed: int = 0,
+    scenario: Scenario | None = None,
+    name: str = "llama-chat",
+    namespace: str = "default",
+    measure: Measure | None = None,
+    on_entry: Callable[[Entry], None] | None = None,
+) -> Runner:
+    """A world for the spec (shaped by the scenario's GPU pools) with the spec deployed and settled."""
+    world = World.for_spec(spec, seed=seed, pools=scenario.pools(spec) if scenario else None)
+    extra: dict[str, Any] = {"measure": measure} if measure is not None else {}
+    runner = Runner(world, SimMetricSource(world), spec, name=name, namespace=namespace, on_entry=on_entry, **extra)
+    await settle(runner)
+    return runner
+
+
+def waiting_for_promote(runner: Runner) -> bool:
+    """Paused at a `pause` step without a duration: what a person ends with `bellwether promote`."""
+    s, steps = runner.status, runner.spec.rollout.steps
+    if s.phase != "Paused" or s.progress.paused_by_user or not 0 <= s.step < len(steps):
+        return False
+    pause = steps[s.step].pause
+    return pause is not None and pause.duration is None
+
+
+async def settle(runner: Runner) -> None:
+    """Run until nothing more happens by itself, playing the person who promotes past manual pauses."""
+    deadline = runner.elapsed + SETTLE_LIMIT
+    while await runner.run(Runner.settled, deadline - runner.elapsed) and waiting_for_promote(runner):
+        runner.command("promote")
+
+
+async def roll(runner: Runner, new_spec: ModelDeploymentSpec, scenario: Scenario, seed: int = 0) -> Outcome:
+    """Apply `new_spec`, whose revision behaves as the scenario says, and run until it settles."""
+    world = runner.world
+    previous = runner.target
+    revision = revision_of(template_of(new_spec))
+    behaviour = scenario.behaviour_for(new_spec)
+    world.fleet.behaviours[revision] = behaviour
+    applied_at = world.clock.elapsed
+    if scenario.outage_after is not None and isinstance(runner.source, SimMetricSource):
+        runner.source.outages.append((applied_at + scenario.outage_after, math.inf))
+    runner.apply(new_spec)
+    await settle(runner)
+
+    status = runner.status
+    rolled_back_at = next(
+        (e.at for e in runner.timeline if e.at >= applied_at and e.kind == "phase" and e.data["to"] == "RolledBack"),
+        None,
+    )
+    touched = [n for n, c in world.clusters.items() if any(p.revision == revision for p in c.pods)]
+    onset = None
+    if scenario.regressed:
+        affected = [
+            p.ready_at
+            for n, c in world.clusters.items()
+            if behaviour.regions is None or n in behaviour.regions
+            for p in c.pods
+            if p.revision == revision and p.ready_at is not None and (p.deleted is None or p.deleted > p.ready_at)
+        ]
+        # Visible = the analysis may look at it: served past the warm-up, at the size that must be caught.
+        warmup = float(new_spec.runtime.warmup_seconds)
+        onset = min(affected) + max(scenario.visible_after(), warmup) if affected else None
+    degraded = next((c for c in status.conditions if c.type == "Degraded" and c.status == "True"), None)
+    result: Result
+    if status.phase == "RolledBack":
+        result = "rolled-back"
+    elif status.phase == "Healthy" and status.stable_revision == revision:
+        result = "promoted"
+    elif status.phase == "Paused":
+        result = "paused"
+    elif status.phase == "Degraded":
+        result = "failed"
+    else:
+        result = "unfinished"
+    spec = runner.spec
+    return Outcome(
+        scenario=scenario.name,
+        seed=seed,
+        result=result,
+        phase=status.phase,
+        reason=degraded.message if degraded else status.message,
+        previous_revision=previous,
+        revision=revision,
+        regions_touched=touched,
+        applied_at=applied_at,
+        onset_at=onset,
+        rolled_back_at=rolled_back_at,
+        promoted_at=runner.full_since.get(revision),
+        interval=parse_duration(spec.analysis.interval) if spec.analysis else 30.0,
+        decisions=runner.decisions,
+        serving={n: {r: p.ready for r, p in c.observe(runner.owner).pods.items()} for n, c in world.clusters.items()},
+        gpu_peak={n: _gpu_peak(c, applied_at) for n, c in world.clusters.items()},
+        gpu_capacity={n: c.gpu_capacity() for n, c in world.clusters.items()},
+        timeline=[e for e in runner.timeline if e.at >= applied_at],
+    )
+
+
+async def play(
+    spec: ModelDeploymentSpec,
+    scenario: Scenario | str,
+    *,
+    seed: int = 0,
+    name: str = "llama-chat",
+    namespace: str = "default",
+    measure: Measure | None = None,
+    on_entry: Callable[[Entry], None] | None = None,
+) -> Outcome:
+    """Deploy the spec, let it settle, then roll out its next revision under the scenario."""
+    sc = CATALOG[scenario] if isinstance(scenario, str) else scenario
+    runner = await start(
+        spec, seed=seed, scenario=sc, name=name, namespace=namespace, measure=measure, on_entry=on_entry
+    )
+    return await roll(runner, next_revision(spec), sc, seed)

@@ -1,0 +1,201 @@
+"""The simulation loop: the operator's reconcile, with virtual time and the simulated world as I/O.
+
+Each tick does what the operator's per-object timer does, through the same functions: observe the
+regions, measure what `rollout.analysis_due` asks for with `analysis.measure`, call `rollout.decide`,
+render each RegionPlan with `render.objects_for_region` and apply the objects. Then virtual time moves
+on by the decision's `requeue_after`. What happened is kept as a timeline for people and benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from bellwether.analysis.measure import measure as analysis_measure
+from bellwether.analysis.source import MetricSource
+from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, revision_of, template_of
+from bellwether.render import objects_for_region
+from bellwether.render.names import fit
+from bellwether.rollout import analysis_due, decide
+from bellwether.rollout.types import AnalysisRequest, Decision, ManualCommand, Observations, RegionObservation
+from bellwether.sim.world import World
+
+Measure = Callable[
+    [ModelDeploymentSpec, str, str, Sequence[AnalysisRequest], MetricSource, datetime],
+    Awaitable[tuple[Measurement, ...]],
+]
+Kind = Literal["apply", "phase", "step", "weight", "pods", "measurement", "event", "promoted", "note"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: float  # elapsed virtual seconds
+    kind: Kind
+    message: str
+    region: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Runner:
+    """One ModelDeployment in a simulated world. `measure` is the judge: the production one by default."""
+
+    def __init__(
+        self,
+        world: World,
+        source: MetricSource,
+        spec: ModelDeploymentSpec,
+        *,
+        name: str = "llama-chat",
+        namespace: str = "default",
+        measure: Measure = analysis_measure,
+        min_tick: float = 1.0,
+        max_tick: float = 60.0,
+        on_entry: Callable[[Entry], None] | None = None,
+    ) -> None:
+        self.world, self.source, self.name, self.namespace = world, source, name, namespace
+        self.owner = fit(name)  # the bellwether.dev/deployment label value
+        self.measure = measure
+        self.min_tick, self.max_tick = min_tick, max_tick
+        self.on_entry = on_entry
+        self.spec = spec
+        self.generation = 1
+        self.applied_at = 0.0
+        self.status = ModelDeploymentStatus()
+        self.timeline: list[Entry] = []
+        self.measurements: list[tuple[float, Measurement]] = []
+        self.decisions = 0
+        self.pending_command: ManualCommand | None = None
+        self.full_since: dict[str, float] = {}  # revision -> when it first served everywhere at full size
+        self._weights: dict[str, dict[str, int]] = {}
+        self._pending: dict[tuple[str, str], str] = {}
+        self._note("apply", f"applied ModelDeployment {namespace}/{name}: {self._describe(spec)}")
+
+    # -- driving ---------------------------------------------------------------------------------
+
+    @property
+    def elapsed(self) -> float:
+        return self.world.clock.elapsed
+
+    @property
+    def target(self) -> str:
+        return revision_of(template_of(self.spec))
+
+    def apply(self, spec: ModelDeploymentSpec) -> None:
+        """A `kubectl apply` of a changed spec: the generation moves on, the loop wakes up."""
+        self.spec = spec
+        self.generation += 1
+        self.applied_at = self.elapsed
+        self._note("apply", f"applied a new spec (generation {self.generation}): {self._describe(spec)}")
+
+    def command(self, action: Literal["pause", "resume", "promote", "promote-full", "abort", "retry"]) -> None:
+        self.pending_command = ManualCommand(action=action, id=f"sim-{self.generation}-{self.decisions}")
+        self._note("apply", f"bellwether {action} (as a person would)")
+
+    async def tick(self) -> Decision:
+        now = self.world.clock.now()
+        requests = analysis_due(self.spec, self.status, now)
+        measured: tuple[Measurement, ...] = ()
+        if requests:
+            measured = await self.measure(self.spec, self.name, self.namespace, requests, self.source, now)
+        obs = self.world.observe(self.owner, self.generation, measured, self.pending_command)
+        self.pending_command = None
+        decision = decide(self.spec, self.status, obs, now)
+        self.decisions += 1
+        for plan in decision.regions:
+            for rev in plan.revisions:
+                self.world.load_seconds.setdefault(rev.revision, float(rev.template.runtime.warmup_seconds))
+            objects = objects_for_region(self.name, self.namespace, self.spec, plan)
+            cluster = self.world.clusters[plan.region]
+            if not cluster.unreachable:
+                cluster.apply(objects, owner=self.owner)
+        self._record(obs, measured, decision)
+        self.status = decision.status
+        self.world.advance(min(self.max_tick, max(self.min_tick, decision.requeue_after)))
+        return decision
+
+    async def run(self, done: Callable[[Runner], bool], limit: float) -> bool:
+        """Tick until `done` (True) or `limit` more virtual seconds have passed (False)."""
+        deadline = self.elapsed + limit
+        while self.elapsed < deadline:
+            await self.tick()
+            if done(self):
+                return True
+        return False
+
+    def settled(self) -> bool:
+        """Nothing more will happen by itself: the target is Healthy, or rolled back, or waiting for a person."""
+        s = self.status
+        if s.phase in ("RolledBack", "Paused"):
+            # Only a state reached since the last apply: a new spec on a rolled-back object starts afresh.
+            return any(e.kind == "phase" and e.at >= self.applied_at and e.data["to"] == s.phase for e in self.timeline)
+        return s.phase == "Healthy" and s.stable_revision == self.target and s.canary_revision is None
+
+    # -- the timeline ----------------------------------------------------------------------------
+
+    def _note(self, kind: Kind, message: str, region: str | None = None, **data: Any) -> None:
+        entry = Entry(self.elapsed, kind, message, region, data)
+        self.timeline.append(entry)
+        if self.on_entry is not None:
+            self.on_entry(entry)
+
+    def _describe(self, spec: ModelDeploymentSpec) -> str:
+        regions = ", ".join(f"{r.name} ({r.replicas})" for r in spec.regions)
+        return f"model {spec.model.name} {spec.model.version} (revision {revision_of(template_of(spec))}), {regions}"
+
+    def _record(self, obs: Observations, measured: tuple[Measurement, ...], decision: Decision) -> None:
+        old, new = self.status, decision.status
+        by_region: dict[str, list[Measurement]] = {}
+        for m in measured:
+            self.measurements.append((self.elapsed, m))
+            by_region.setdefault(m.region, []).append(m)
+        for where, ms in by_region.items():
+            line = "; ".join(_measurement_line(m) for m in ms)
+            self._note("measurement", line, where, measurements=[m.model_dump(mode="json") for m in ms])
+        if (new.wave, new.step) != (old.wave, old.step) and new.canary_revision:
+            self._note("step", f"wave {new.wave + 1}, step {new.step + 1}: {new.message or ''}".rstrip(": "))
+        for ev in decision.events:
+            self._note("event", f"{ev.type} {ev.reason}: {ev.message}", reason=ev.reason, type=ev.type)
+        if new.phase != old.phase:
+            message = f"phase {old.phase} → {new.phase}" + (f": {new.message}" if new.message else "")
+            self._note("phase", message, to=new.phase)
+        for name, region in obs.regions.items():
+            weights = dict(region.weights)
+            if weights != self._weights.get(name, {}):
+                self._weights[name] = weights
+                split = ", ".join(f"{rev} {w}%" for rev, w in sorted(weights.items(), key=lambda kv: -kv[1]))
+                self._note("weight", f"traffic {split or 'none'}", name, weights=weights)
+            for rev, pods in region.pods.items():
+                line = f"{pods.unschedulable} pod(s) of {rev} Pending: {pods.problem}" if pods.unschedulable else ""
+                if line != self._pending.get((name, rev), ""):
+                    self._pending[(name, rev)] = line
+                    if line:
+                        self._note("pods", line, name, revision=rev)
+        self._track_full(obs)
+
+    def _track_full(self, obs: Observations) -> None:
+        """When a revision first serves every region alone at full size: the figure behind 'time to promotion'."""
+
+        def present(region: RegionObservation) -> set[str]:
+            return {r for r, p in region.pods.items() if p.desired or p.ready}
+
+        for rev in {r for region in obs.regions.values() for r in present(region)}:
+            if rev in self.full_since:
+                continue
+            if all(
+                present(region) == {rev}
+                and region.pods[rev].ready >= self.spec.region(name).replicas
+                and region.pods[rev].desired == self.spec.region(name).replicas
+                for name, region in obs.regions.items()
+            ):
+                self.full_since[rev] = self.elapsed
+                self._note("promoted", f"revision {rev} serves every region at full size", revision=rev)
+
+
+def _measurement_line(m: Measurement) -> str:
+    value = "no data" if m.value is None else f"{m.value:.4g}"
+    versus = f" vs stable {m.baseline:.4g}" if m.baseline is not None else ""
+    bound = f" (bound {m.bound})" if m.bound else ""
+    reason = f" — {m.reason}" if m.reason and m.verdict != "Successful" else ""
+    return f"{m.metric} {value}{versus}{bound}: {m.verdict}{reason}"
