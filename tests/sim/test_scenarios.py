@@ -45,6 +45,10 @@ async def test_a_regression_in_one_late_region_reverts_the_regions_already_promo
     assert outcome.result == "rolled-back"
     assert outcome.reason is not None and "ap-south" in outcome.reason
     assert set(outcome.regions_touched) == {"us-east", "eu-west", "ap-south"}
+    # Every region, including the already promoted first wave, serves the previous revision again.
+    full = {r.name: r.replicas for r in demo_spec.regions}
+    assert {n: s.get(outcome.previous_revision, 0) for n, s in outcome.serving.items()} == full
+    assert all(s.get(outcome.revision, 0) == 0 for s in outcome.serving.values())
 
 
 @pytest.mark.parametrize(
@@ -70,12 +74,16 @@ async def test_a_surge_on_a_full_gpu_pool_fails_the_step_and_keeps_stable_servin
     assert outcome.result != "promoted"
     assert any(e.kind == "pods" and "nvidia.com/gpu" in e.message for e in outcome.timeline)
     assert outcome.reason is not None
+    assert outcome.serving["us-east"][outcome.previous_revision] == 4
+    assert outcome.gpu_peak["us-east"] <= outcome.gpu_capacity["us-east"]
 
 
 async def test_max_surge_zero_rolls_out_on_a_full_gpu_pool(demo_spec: ModelDeploymentSpec) -> None:
     swap = demo_spec.model_copy(update={"rollout": demo_spec.rollout.model_copy(update={"max_surge": "0"})})
     outcome = await run(swap, "gpu-shortage")
     assert outcome.result == "promoted"
+    assert outcome.serving["us-east"] == {outcome.revision: 4}
+    assert outcome.gpu_peak["us-east"] == outcome.gpu_capacity["us-east"] == 4
 
 
 def test_every_scenario_is_covered() -> None:
