@@ -1,0 +1,57 @@
+"""`bellwether run`: the operator process (kopf), its `/metrics` and its health probe."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("run", help="run the operator against the current kubeconfig context or in-cluster")
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable; globs allowed)"
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
+    p.add_argument("--metrics-port", type=int, default=8080, help="serve Prometheus metrics on :PORT/metrics")
+    p.add_argument("--health-port", type=int, default=8081, help="serve liveness/readiness on :PORT/healthz")
+    p.add_argument("--log-format", choices=["json", "text"], default="text")
+    p.add_argument("--verbose", action="store_true", help="debug logging")
+    peering = p.add_mutually_exclusive_group()
+    peering.add_argument("--peering", metavar="NAME", help="coordinate with other replicas through this peering")
+    peering.add_argument("--standalone", action="store_true", help="no peering: the only replica")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, $KUBECONFIG, ~/.kube/config)")
+    p.add_argument("--context", help="kubeconfig context")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=30.0,
+        help="longest wait in seconds between two rollout cycles of one ModelDeployment (default 30)",
+    )
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import kopf
+    import prometheus_client
+
+    from bellwether.handlers.operator import Options, build_registry, settings
+
+    kopf.configure(
+        verbose=args.verbose, log_format=kopf.LogFormat.JSON if args.log_format == "json" else kopf.LogFormat.FULL
+    )
+    prometheus_client.start_http_server(args.metrics_port)
+    clusterwide = args.all_namespaces or not args.namespace
+    if clusterwide and not args.all_namespaces:
+        logging.getLogger("bellwether").info("no --namespace given: watching all namespaces")
+    options = Options(kubeconfig=args.kubeconfig, context=args.context, interval=args.interval)
+    kopf.run(
+        registry=build_registry(options),
+        settings=settings(),
+        standalone=args.standalone or None,
+        peering_name=args.peering,
+        clusterwide=clusterwide,
+        namespaces=args.namespace,
+        liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
+    )
+    return 0

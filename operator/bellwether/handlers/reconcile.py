@@ -1,0 +1,268 @@
+"""One rollout cycle for one ModelDeployment: observe every region, analyse, decide, apply, write status.
+
+No kopf here: the kopf daemon in `operator.py` calls `reconcile` and posts the events it returns. The
+cycle reads the object fresh from the API server (never a cached body), computes the new status in
+full, and writes it in a single patch that is skipped when nothing changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from bellwether import rollout
+from bellwether.analysis.measure import measure
+from bellwether.analysis.prometheus import PrometheusSource
+from bellwether.api import (
+    API_VERSION,
+    KIND,
+    Measurement,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    SpecError,
+    dump,
+    parse_spec,
+)
+from bellwether.api.spec import Region
+from bellwether.api.units import parse_duration
+from bellwether.clusters import (
+    ApiError,
+    ClusterConfigError,
+    Clusters,
+    KubeClient,
+    RouteNotInstalled,
+    apply_region,
+    delete_region,
+    observe_region,
+)
+from bellwether.clusters.region import ROUTE_KINDS, ensure_kind_served
+from bellwether.handlers import metrics
+from bellwether.handlers.status import COMMAND_ANNOTATION, invalid_spec, merge_patch, read_command, with_errors
+from bellwether.render import objects_for_region, region_namespace
+from bellwether.rollout.types import AnalysisRequest, Event, Observations, RegionObservation
+
+log = logging.getLogger("bellwether")
+CLUSTER_ERRORS = (ApiError, ClusterConfigError, RouteNotInstalled)
+
+
+@dataclass
+class Context:
+    """What every cycle shares: the clusters and how long to wait at most between cycles."""
+
+    clusters: Clusters
+    max_requeue: float = 30.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    events: tuple[Event, ...] = ()
+    requeue_after: float = 30.0
+    status_patched: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _iso(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def owner_reference(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+        "namespace": meta["namespace"],  # removed by apply_region; only a same-namespace owner is valid
+    }
+
+
+async def _observe(
+    ctx: Context, name: str, namespace: str, spec: ModelDeploymentSpec, region: Region
+) -> RegionObservation:
+    try:
+        client = await ctx.clusters.for_region(namespace, region)
+        route_kind = ROUTE_KINDS.get(spec.traffic.router)
+        if route_kind:
+            await ensure_kind_served(client, route_kind, region.name)
+        return await observe_region(
+            client,
+            name=name,
+            region=region.name,
+            namespace=region_namespace(namespace, spec, region.name),
+            router=spec.traffic.router,
+        )
+    except CLUSTER_ERRORS as e:
+        return RegionObservation(region.name, reachable=False, error=_why(region.name, e))
+
+
+def _why(region: str, error: Exception) -> str:
+    if isinstance(error, ApiError):
+        if error.status == 0:
+            return f"region {region}: cluster unreachable: {error.message}"
+        return f"region {region}: {error.verb} failed: {error.status} {error.reason}: {error.message}"
+    return str(error)
+
+
+async def _bearer_token(ctx: Context, namespace: str, spec: ModelDeploymentSpec) -> str | None:
+    assert spec.analysis is not None
+    ref = spec.analysis.prometheus.bearer_token_secret
+    if ref is None:
+        return None
+    secret = await (await ctx.clusters.home()).get("Secret", namespace, ref.name)
+    data = (secret or {}).get("data") or {}
+    if ref.key not in data:
+        log.warning("bearer token Secret %s/%s key %s not found; querying without it", namespace, ref.name, ref.key)
+        return None
+    return base64.b64decode(data[ref.key]).decode().strip()
+
+
+async def _measure(
+    ctx: Context,
+    name: str,
+    namespace: str,
+    spec: ModelDeploymentSpec,
+    requests: Sequence[AnalysisRequest],
+    now: datetime,
+) -> tuple[Measurement, ...]:
+    if not requests or spec.analysis is None:
+        return ()
+    prom = spec.analysis.prometheus
+    source = PrometheusSource(prom.url, parse_duration(prom.timeout), await _bearer_token(ctx, namespace, spec))
+    results = await measure(spec, name, namespace, requests, source, now)
+    for m in results:
+        metrics.ANALYSIS_VERDICTS.labels(metric=m.metric, verdict=m.verdict).inc()
+    return results
+
+
+def _count(namespace: str, old: ModelDeploymentStatus, new: ModelDeploymentStatus) -> None:
+    if new.canary_revision and new.canary_revision != old.canary_revision:
+        metrics.ROLLOUTS_STARTED.labels(namespace=namespace).inc()
+    if (
+        new.stable_revision
+        and new.stable_revision != old.stable_revision
+        and old.canary_revision == new.stable_revision
+    ):
+        metrics.ROLLOUTS_PROMOTED.labels(namespace=namespace).inc()
+    if new.phase == "RolledBack" and old.phase != "RolledBack":
+        degraded = next((c for c in new.conditions if c.type == "Degraded"), None)
+        metrics.ROLLOUTS_ROLLED_BACK.labels(
+            namespace=namespace, reason=degraded.reason if degraded else "Unknown"
+        ).inc()
+
+
+async def _write_status(home: KubeClient, obj: dict[str, Any], new: ModelDeploymentStatus) -> bool:
+    patch = merge_patch(obj.get("status") or {}, dump(new))
+    if patch is None:
+        return False
+    await home.merge_patch(
+        "ModelDeployment",
+        obj["metadata"]["namespace"],
+        obj["metadata"]["name"],
+        {"status": patch},
+        subresource="status",
+    )
+    return True
+
+
+async def reconcile(ctx: Context, namespace: str, name: str, now: datetime | None = None) -> Outcome:
+    started = time.monotonic()
+    try:
+        return await _reconcile(ctx, namespace, name, now or datetime.now(UTC))
+    finally:
+        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+
+
+async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> Outcome:
+    home = await ctx.clusters.home()
+    obj = await home.get("ModelDeployment", namespace, name)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return Outcome(requeue_after=ctx.max_requeue)
+    generation = int(obj["metadata"].get("generation", 1))
+    try:
+        old = ModelDeploymentStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        log.warning("status of %s/%s is unreadable; starting from an empty status", namespace, name)
+        old = ModelDeploymentStatus()
+    try:
+        spec = parse_spec(obj.get("spec") or {})
+    except SpecError as e:
+        patched = await _write_status(home, obj, invalid_spec(old, e.problems, generation, _iso(now)))
+        event = Event("Warning", "InvalidSpec", "; ".join(e.problems))
+        return Outcome(events=(event,) if patched else (), requeue_after=ctx.max_requeue, status_patched=patched)
+
+    regions = await asyncio.gather(*(_observe(ctx, name, namespace, spec, r) for r in spec.regions))
+    observed = {r.name: r for r in regions}
+    command = read_command(obj["metadata"].get("annotations") or {})
+    requests = rollout.analysis_due(spec, old, now)
+    measurements = await _measure(ctx, name, namespace, spec, requests, now)
+    decision = rollout.decide(
+        spec,
+        old,
+        Observations(generation=generation, regions=observed, measurements=measurements, command=command),
+        now,
+    )
+
+    errors = {r.name: r.error or "unreachable" for r in regions if not r.reachable}
+    owner = owner_reference(obj)
+    for plan in decision.regions:
+        if plan.region in errors:
+            continue  # never act on a region we could not see
+        region = spec.region(plan.region)
+        try:
+            client = await ctx.clusters.for_region(namespace, region)
+            await apply_region(
+                client,
+                objects_for_region(name, namespace, spec, plan),
+                name=name,
+                region=plan.region,
+                namespace=region_namespace(namespace, spec, plan.region),
+                router=spec.traffic.router,
+                owner=owner if region.cluster is None else None,
+                observed=observed.get(plan.region),
+            )
+        except CLUSTER_ERRORS as e:
+            errors[plan.region] = _why(plan.region, e)
+            log.warning("applying %s/%s in %s failed: %s", namespace, name, plan.region, errors[plan.region])
+
+    new = with_errors(decision.status, errors, generation, _iso(now))
+    patched = await _write_status(home, obj, new)
+    _count(namespace, old, new)
+    if command is not None and new.progress.last_command == command.id:
+        # Consumed (now or in an earlier cycle): remove it so it is never applied twice.
+        await home.merge_patch(
+            "ModelDeployment", namespace, name, {"metadata": {"annotations": {COMMAND_ANNOTATION: None}}}
+        )
+    requeue = min(max(decision.requeue_after, 0.1), ctx.max_requeue)
+    return Outcome(events=decision.events, requeue_after=requeue, status_patched=patched, errors=errors)
+
+
+async def cleanup(ctx: Context, obj: dict[str, Any]) -> list[str]:
+    """Delete this ModelDeployment's objects in regions that owner references cannot reach (other
+    clusters, other namespaces). Returns the regions that could not be cleaned up."""
+    meta = obj["metadata"]
+    try:
+        spec = parse_spec(obj.get("spec") or {})
+    except SpecError:
+        return []  # nothing was ever applied for a spec that never parsed
+    failed: list[str] = []
+    for region in spec.regions:
+        ns = region_namespace(meta["namespace"], spec, region.name)
+        if region.cluster is None and ns == meta["namespace"]:
+            continue  # the garbage collector follows the owner references
+        try:
+            client = await ctx.clusters.for_region(meta["namespace"], region)
+            await delete_region(client, name=meta["name"], region=region.name, namespace=ns)
+        except CLUSTER_ERRORS as e:
+            log.warning("cleaning up region %s of %s/%s failed: %s", region.name, meta["namespace"], meta["name"], e)
+            failed.append(region.name)
+    return failed
