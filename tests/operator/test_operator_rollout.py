@@ -50,7 +50,7 @@ async def test_a_rollout_reaches_both_clusters_and_a_failing_analysis_rolls_back
     home_dep = world.deployments(world.home)[r1]
     assert home_dep["metadata"]["ownerReferences"][0]["uid"] == world.md()["metadata"]["uid"]  # type: ignore[index]
     assert "ownerReferences" not in world.deployments(world.remote)[r1]["metadata"]  # no owner across clusters
-    assert world.remote.get("services", NAMESPACE, f"{NAME}-eu-west") is not None
+    await eventually(lambda: world.remote.get("services", NAMESPACE, f"{NAME}-eu-west"), what="remote Service")
 
     # And once the pods are ready, the ModelDeployment is Healthy on v1, with kopf's notes out of status
     status = await eventually(lambda: world.status().get("phase") == "Healthy" and world.status(), what="Healthy")
