@@ -87,3 +87,51 @@ async def test_a_spec_the_schema_let_through_is_refused_with_an_actionable_condi
     assert world.home.list("deployments") == [] and world.remote.list("deployments") == []
     warnings = await eventually(lambda: [e for e in world.home.list("events") if e.get("reason") == "InvalidSpec"])
     assert "eu-wset" in warnings[0]["message"]
+
+
+async def test_an_image_that_never_pulls_fails_the_rollout_with_the_reason_and_stable_keeps_serving(
+    world: World,
+) -> None:
+    # Given v1 serving in both clusters, with a short progress deadline
+    rollout = {
+        "waves": [["us-east", "eu-west"]],
+        "steps": [{"setWeight": 50}],
+        "progressDeadline": "3s",
+        "bakeTime": "1s",
+    }
+    v1 = model_deployment(world.prometheus.url, "v1", rollout=rollout)
+    await world.home.put("modeldeployments", copy.deepcopy(v1))
+    await eventually(lambda: world.status().get("phase") == "Healthy", what="Healthy")
+
+    # When v2's image cannot be pulled in eu-west (its pods stay Pending there)
+    world.kubelet.hold.add(world.remote.name)
+    v2 = model_deployment(world.prometheus.url, "v2", rollout=rollout)
+    await world.change(v2)
+    r1, r2 = revision(v1), revision(v2)
+    await eventually(lambda: world.deployments(world.remote).get(r2), what="canary in eu-west")
+    labels = {
+        "app.kubernetes.io/name": NAME,
+        "app.kubernetes.io/managed-by": "bellwether",
+        "bellwether.dev/deployment": NAME,
+        "bellwether.dev/region": "eu-west",
+        "bellwether.dev/revision": r2,
+        "bellwether.dev/role": "canary",
+    }
+    waiting = {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "vllm/vllm-openai:v9"'}
+    pod_status = {
+        "phase": "Pending",
+        "containerStatuses": [{"name": "server", "ready": False, "state": {"waiting": waiting}}],
+    }
+    pod = {
+        "metadata": {"name": f"{NAME}-eu-west-{r2}-x1", "namespace": NAMESPACE, "labels": labels},
+        "status": pod_status,
+    }
+    await world.remote.put("pods", pod)
+
+    # Then the rollout fails with the reason in status, and v1 serves at full size everywhere
+    message = await eventually(lambda: degraded_message(world), timeout=30, what="a Degraded condition")
+    assert "ImagePullBackOff" in message
+    world.kubelet.hold.discard(world.remote.name)
+    for server in (world.home, world.remote):
+        await eventually(lambda s=server: set(world.deployments(s)) == {r1}, what=f"only v1 in {server.name}")
+        assert world.deployments(server)[r1]["spec"]["replicas"] == 2
