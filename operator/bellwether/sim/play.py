@@ -149,7 +149,9 @@ async def roll(runner: Runner, new_spec: ModelDeploymentSpec, scenario: Scenario
         warmup = float(new_spec.runtime.warmup_seconds)
         onset = min(affected) + max(scenario.visible_after(), warmup) if affected else None
     degraded = next((c for c in status.conditions if c.type == "Degraded" and c.status == "True"), None)
-    warnings = [e.message.split(": ", 1)[-1] for e in runner.timeline if e.at >= applied_at and e.data.get("type") == "Warning"]
+    warnings = [
+        e.message.split(": ", 1)[-1] for e in runner.timeline if e.at >= applied_at and e.data.get("type") == "Warning"
+    ]
     warning = warnings[-1] if warnings else None  # e.g. why it paused
     result: Result
     if status.phase == "RolledBack":
