@@ -90,6 +90,12 @@ class Progress(Wire):
     previous_revision: str | None = Field(
         default=None, description="During bake: the revision to revert to if the bake fails."
     )
+    draining_revision: str | None = Field(
+        default=None, description="A replaced revision kept until the stable pods replacing it are ready."
+    )
+    draining_template: Template | None = None
+    rollback_reason: str | None = Field(default=None, description="Condition reason of the last rollback.")
+    rollback_message: str | None = Field(default=None, description="Why the last rollback happened.")
 
 
 class ModelDeploymentStatus(Wire):

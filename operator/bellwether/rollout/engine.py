@@ -1,0 +1,120 @@
+"""`decide`: the rollout as a pure function of (spec, status, observations, now).
+
+Order of a decision: consume a new command; settle which revision should be rolling out; move the
+canary (or bake) as far as the observations allow; then derive the region plans and the readable
+status. No clock reads, no I/O: the caller supplies `now` and applies the result.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bellwether.api import HistoryEntry, ModelDeploymentSpec, ModelDeploymentStatus, revision_of, template_of
+from bellwether.api.units import parse_duration
+from bellwether.rollout.bake import bake
+from bellwether.rollout.clock import elapsed
+from bellwether.rollout.commands import apply_command
+from bellwether.rollout.plans import all_plans, ready
+from bellwether.rollout.rollback import start_canary
+from bellwether.rollout.state import DraftStatus, Work
+from bellwether.rollout.steps import advance
+from bellwether.rollout.summary import summarise
+from bellwether.rollout.types import Decision, Observations
+
+WAIT_FOR_PODS_SECONDS = 5.0
+IDLE_SECONDS = 300.0
+PAUSED_SECONDS = 60.0
+
+
+def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations, now: datetime) -> Decision:
+    work = Work(spec, DraftStatus.of(status), obs, now)
+    st = work.status
+    before = status.phase
+    template = template_of(spec)
+    target = revision_of(template)
+    apply_command(work)
+    if st.stable_revision is None:
+        # The first revision has nothing to be compared with: straight to stable everywhere.
+        st.stable_revision = target
+        st.history = [
+            HistoryEntry(revision=target, model=spec.model.version, promoted_at=work.stamp, template=template)
+        ]
+        st.phase = "Progressing"
+        work.emit("Normal", "Deploying", f"first revision {target} deployed in every region")
+    elif target == st.stable_revision:
+        if st.canary_revision is not None:
+            # The spec went back to stable mid-rollout: drop the canary without calling it a failure.
+            st.progress.draining_revision = st.canary_revision
+            st.progress.draining_template = st.progress.canary_template
+            st.canary_revision = None
+            st.progress.canary_template = None
+            st.wave = st.step = st.canary_weight = 0
+            work.emit("Normal", "RolloutCancelled", f"spec is back to {target}: canary removed")
+        st.progress.rolled_back_revision = None
+    elif target != st.canary_revision and target != st.progress.rolled_back_revision:
+        start_canary(work, target, template)
+    if st.canary_revision is not None:
+        advance(work)
+    else:
+        bake(work)
+    _settle(work, target)
+    if st.progress.draining_revision is not None and _drained(work):
+        st.progress.draining_revision = None
+        st.progress.draining_template = None
+    st.observed_generation = obs.generation
+    summarise(work, st.message if work.waiting_on_pods else None)
+    if st.phase != before:
+        work.emit(
+            "Warning" if st.phase in ("RolledBack", "Degraded") else "Normal",
+            "PhaseChanged",
+            f"{before} -> {st.phase}: {st.message}",
+        )
+    return Decision(
+        status=st, regions=all_plans(spec, st, obs), events=tuple(work.events), requeue_after=_requeue(work)
+    )
+
+
+def _settle(work: Work, target: str) -> None:
+    """The phase when no canary is moving: Healthy once every region serves stable, else still deploying."""
+    st = work.status
+    if st.canary_revision is not None or st.progress.bake_started_at is not None:
+        return
+    if st.progress.rolled_back_revision is not None and st.progress.rolled_back_revision == target:
+        st.phase = "RolledBack"
+        return
+    short = [r.name for r in work.spec.regions if ready(work.obs, r.name, st.stable_revision) < r.replicas]
+    st.phase = "Progressing" if short else "Healthy"
+    if short:
+        work.waiting_on_pods = True
+        st.message = f"waiting for {st.stable_revision} pods in {', '.join(short)}"
+
+
+def _drained(work: Work) -> bool:
+    st = work.status
+    return all(ready(work.obs, r.name, st.stable_revision) >= r.replicas for r in work.spec.regions)
+
+
+def _requeue(work: Work) -> float:
+    spec, st = work.spec, work.status
+    p = st.progress
+    if work.waiting_on_pods or p.draining_revision is not None:
+        return WAIT_FOR_PODS_SECONDS
+    interval = parse_duration(spec.analysis.interval) if spec.analysis is not None else IDLE_SECONDS
+    if p.bake_started_at is not None:
+        left = parse_duration(spec.rollout.bake_time) - elapsed(p.bake_started_at, work.now)
+        return max(1.0, min(interval, left))
+    if st.canary_revision is None:
+        return IDLE_SECONDS
+    if p.paused_by_user:
+        return PAUSED_SECONDS
+    steps = spec.rollout.steps
+    if st.step < len(steps):
+        step = steps[st.step]
+        spent = elapsed(p.step_started_at, work.now)
+        if step.pause is not None:
+            if step.pause.duration is None:
+                return PAUSED_SECONDS
+            return max(1.0, parse_duration(step.pause.duration) - spent)
+        if step.analysis is not None:
+            return max(1.0, min(interval, parse_duration(step.analysis.duration) - spent))
+    return WAIT_FOR_PODS_SECONDS

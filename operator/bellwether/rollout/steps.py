@@ -1,0 +1,156 @@
+"""The canary's walk through waves and steps.
+
+One call advances as far as the observations allow (several steps if nothing needs waiting for), so
+deciding again with the applied result changes nothing: the rollout only moves when time passes, pods
+become ready, measurements arrive or a command is given.
+"""
+
+from __future__ import annotations
+
+from bellwether.api.units import format_duration, parse_duration
+from bellwether.rollout.clock import elapsed
+from bellwether.rollout.judging import count, describe, last_failure, record
+from bellwether.rollout.plans import ready
+from bellwether.rollout.replicas import split
+from bellwether.rollout.rollback import promote_fully, roll_back
+from bellwether.rollout.state import Work
+
+
+def wave_regions(work: Work) -> list[str]:
+    return work.spec.waves()[work.status.wave]
+
+
+def unreachable(work: Work, regions: list[str]) -> list[str]:
+    return [r for r in regions if not (seen := work.obs.regions.get(r)) or not seen.reachable]
+
+
+def _short_regions(work: Work, regions: list[str], weight: int) -> list[str]:
+    """Regions whose canary does not yet have the ready pods this weight asks for."""
+    canary = work.status.canary_revision
+    short = []
+    for name in regions:
+        have = ready(work.obs, name, canary)
+        _, want = split(work.spec.region(name).replicas, weight, work.spec.rollout.max_surge, have)
+        if have < want:
+            short.append(name)
+    return short
+
+
+def _next_step(work: Work) -> None:
+    st = work.status
+    st.step += 1
+    p = st.progress
+    p.step_started_at = work.stamp
+    p.failures = p.inconclusives = p.successes = 0
+
+
+def _pods_problem(work: Work, regions: list[str]) -> tuple[str, str]:
+    canary = work.status.canary_revision or ""
+    for name in regions:
+        seen = work.obs.regions.get(name)
+        pods = seen.pods.get(canary) if seen is not None else None
+        if pods is not None and pods.unschedulable > 0:
+            why = pods.problem or "no node has room (e.g. no free GPU)"
+            return "Unschedulable", f"canary pods unschedulable in {name}: {why}"
+    for name in regions:
+        seen = work.obs.regions.get(name)
+        pods = seen.pods.get(canary) if seen is not None else None
+        if pods is not None and pods.problem:
+            return "NeverReady", f"canary pods never became ready in {name}: {pods.problem}"
+    return "NeverReady", f"canary pods never became ready in {', '.join(regions)}"
+
+
+def _wait_for_pods(work: Work, regions: list[str], weight: int) -> bool:
+    """True when ready; otherwise checks the progress deadline (and may roll back)."""
+    short = _short_regions(work, regions, weight)
+    if not short:
+        return True
+    work.waiting_on_pods = True
+    deadline = parse_duration(work.spec.rollout.progress_deadline)
+    if elapsed(work.status.progress.step_started_at, work.now) > deadline:
+        _cause, why = _pods_problem(work, short)
+        roll_back(work, "ProgressDeadlineExceeded", f"{why} (progressDeadline {format_duration(deadline)} exceeded)")
+    else:
+        work.status.message = f"waiting for canary pods in {', '.join(short)}"
+    return False
+
+
+def _analysis(work: Work, duration: str, regions: list[str]) -> bool:
+    """Judge the step's measurements; True when the step's duration passed without too many failures."""
+    spec_analysis = work.spec.analysis
+    p = work.status.progress
+    if spec_analysis is None:
+        return True
+    worst = count(work, record(work, regions, p.step_started_at))
+    if p.failures > spec_analysis.failure_limit:
+        failed = worst or last_failure(work, regions, p.step_started_at)
+        detail = describe(failed) if failed is not None else "analysis failed"
+        roll_back(work, "AnalysisFailed", f"{detail}; {p.failures} failed > failureLimit {spec_analysis.failure_limit}")
+        return False
+    if p.inconclusives > spec_analysis.inconclusive_limit:
+        why = f"{p.inconclusives} inconclusive measurements > inconclusiveLimit {spec_analysis.inconclusive_limit}"
+        if spec_analysis.on_inconclusive == "rollback":
+            roll_back(work, "AnalysisInconclusive", why)
+        else:
+            p.paused_by_user = True
+            p.inconclusives = 0
+            work.status.phase = "Paused"
+            work.emit("Warning", "Paused", f"{why}: paused, `bellwether resume` or `promote` to continue")
+        return False
+    return elapsed(p.step_started_at, work.now) >= parse_duration(duration)
+
+
+def advance(work: Work) -> None:
+    """Move the canary on; stops at the first thing to wait for."""
+    spec, st = work.spec, work.status
+    steps = spec.rollout.steps
+    waves = spec.waves()
+    for _ in range(len(steps) * len(waves) + len(waves) + 1):
+        if st.canary_revision is None or st.phase in ("RolledBack",):
+            return
+        if st.progress.paused_by_user:
+            st.phase = "Paused"
+            return
+        st.phase = "Progressing"
+        regions = wave_regions(work)
+        if unreachable(work, regions):
+            work.waiting_on_pods = True
+            return
+        if st.step < len(steps):
+            step = steps[st.step]
+            if step.set_weight is not None:
+                st.canary_weight = step.set_weight
+                if not _wait_for_pods(work, regions, step.set_weight):
+                    return
+                st.progress.ready_since = work.stamp
+            elif step.pause is not None:
+                if step.pause.duration is None:
+                    st.phase = "Paused"
+                    return
+                if elapsed(st.progress.step_started_at, work.now) < parse_duration(step.pause.duration):
+                    return
+            elif step.analysis is not None:
+                if not _wait_for_pods(work, regions, st.canary_weight):
+                    return
+                if not _analysis(work, step.analysis.duration, regions):
+                    return
+            _next_step(work)
+            continue
+        # After the last step the wave goes to 100%, and is promoted once its canary is fully ready.
+        st.canary_weight = 100
+        every = [r for names in waves[: st.wave + 1] for r in names]
+        if not _wait_for_pods(work, every, 100):
+            return
+        work.emit("Normal", "WavePromoted", f"wave {st.wave + 1}/{len(waves)} ({', '.join(regions)}) promoted")
+        st.progress.promoted_regions = every
+        if st.wave + 1 >= len(waves):
+            template = st.progress.canary_template
+            if template is not None:
+                promote_fully(work, st.canary_revision, template)
+            return
+        st.wave += 1
+        st.step = 0
+        st.canary_weight = 0
+        st.progress.wave_started_at = work.stamp
+        _next_step(work)
+        st.step = 0
