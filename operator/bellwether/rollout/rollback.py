@@ -59,11 +59,8 @@ def promote_fully(work: Work, revision: str, template: Template) -> None:
     st = work.status
     p = st.progress
     previous = st.stable_revision
-    st.history = [
-        HistoryEntry(revision=revision, model=template.model.version, promoted_at=work.stamp, template=template)
-    ]
-    st.history += [h for h in work.status.history if h.revision != revision]
-    st.history = st.history[:MAX_HISTORY]
+    entry = HistoryEntry(revision=revision, model=template.model.version, promoted_at=work.stamp, template=template)
+    st.history = ([entry] + [h for h in st.history if h.revision != revision])[:MAX_HISTORY]
     st.stable_revision = revision
     st.canary_revision = None
     st.wave = st.step = st.canary_weight = 0

@@ -1,0 +1,192 @@
+"""A small pure world for driving the engine: pods that start after a delay, GPU pools, measurements.
+
+It applies a decision's region plans the way Kubernetes would (new pods become ready `start_seconds`
+after they are asked for; pods beyond a region's pod capacity stay unschedulable; removed revisions
+disappear at once) and feeds the engine the measurements a test's `judge` returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, parse_spec, revision_of, template_of
+from bellwether.api.status import Verdict
+from bellwether.rollout import analysis_due, decide
+from bellwether.rollout.types import (
+    AnalysisRequest,
+    Decision,
+    ManualCommand,
+    Observations,
+    RegionObservation,
+    RevisionPods,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+Judge = Callable[[AnalysisRequest, str, datetime], Verdict]
+
+
+def passing(_req: AnalysisRequest, _metric: str, _now: datetime) -> Verdict:
+    return "Successful"
+
+
+def make_spec(
+    regions: dict[str, int],
+    *,
+    version: str = "v1",
+    steps: list[dict[str, Any]] | None = None,
+    waves: list[list[str]] | None = None,
+    max_surge: str = "25%",
+    analysis: dict[str, Any] | None = None,
+    bake_time: str = "0s",
+    progress_deadline: str = "10m",
+    router: str = "replicas",
+) -> ModelDeploymentSpec:
+    rollout: dict[str, Any] = {"maxSurge": max_surge, "bakeTime": bake_time, "progressDeadline": progress_deadline}
+    if steps is not None:
+        rollout["steps"] = steps
+    if waves is not None:
+        rollout["waves"] = waves
+    traffic: dict[str, Any] = {"router": router}
+    if router == "gatewayAPI":
+        traffic["gatewayAPI"] = {"parentRefs": [{"name": "gw"}]}
+    doc: dict[str, Any] = {
+        "model": {"name": "llama", "version": version, "uri": "s3://models/llama"},
+        "runtime": {"image": "vllm/vllm-openai:v1", "warmupSeconds": 0, "resources": {"gpu": {"count": 1}}},
+        "regions": [{"name": n, "replicas": r} for n, r in regions.items()],
+        "traffic": traffic,
+        "rollout": rollout,
+        "analysis": {
+            "prometheus": {"url": "http://prometheus:9090"},
+            "interval": "30s",
+            "failureLimit": 1,
+            "metrics": [{"name": "error-rate", "query": "sum(x)", "max": 0.01}],
+        }
+        | (analysis or {}),
+    }
+    return parse_spec(doc)
+
+
+def revision(spec: ModelDeploymentSpec) -> str:
+    return revision_of(template_of(spec))
+
+
+@dataclass
+class Pods:
+    desired: int = 0
+    started: list[datetime] = field(default_factory=list)  # when each scheduled pod was created
+
+
+@dataclass
+class World:
+    spec: ModelDeploymentSpec
+    judge: Judge = passing
+    start_seconds: float = 20.0
+    capacity: dict[str, int] = field(default_factory=dict)  # pods a region's GPU pool can hold
+    now: datetime = T0
+    tick: float = 10.0
+    status: ModelDeploymentStatus = field(default_factory=ModelDeploymentStatus)
+    pods: dict[str, dict[str, Pods]] = field(default_factory=dict)
+    unreachable: set[str] = field(default_factory=set)
+    never_ready: set[str] = field(default_factory=set)  # revisions whose pods never become ready
+    generation: int = 1
+    command: ManualCommand | None = None
+    decisions: list[Decision] = field(default_factory=list)
+
+    def ready(self, region: str, rev: str | None) -> int:
+        pods = self.pods.get(region, {}).get(rev or "")
+        if pods is None or rev in self.never_ready:
+            return 0
+        return sum(1 for t in pods.started if (self.now - t).total_seconds() >= self.start_seconds)
+
+    def observe(self, measurements: tuple[Measurement, ...] = ()) -> Observations:
+        regions = {}
+        for r in self.spec.regions:
+            if r.name in self.unreachable:
+                regions[r.name] = RegionObservation(r.name, reachable=False, error="connection refused")
+                continue
+            seen = {}
+            for rev, p in self.pods.get(r.name, {}).items():
+                ready = self.ready(r.name, rev)
+                unsched = p.desired - len(p.started)
+                problem = "0/3 nodes have a free nvidia.com/gpu" if unsched else None
+                if rev in self.never_ready:
+                    problem = "ImagePullBackOff: image not found"
+                seen[rev] = RevisionPods(p.desired, ready, unsched, p.desired - ready, problem)
+            regions[r.name] = RegionObservation(r.name, pods=seen)
+        return Observations(self.generation, regions, measurements, self.command)
+
+    def measure(self) -> tuple[Measurement, ...]:
+        assert self.spec.analysis is not None
+        return tuple(
+            Measurement(
+                metric=m.name, region=req.region, verdict=self.judge(req, m.name, self.now), at=self.now.isoformat()
+            )
+            for req in analysis_due(self.spec, self.status, self.now)
+            for m in self.spec.analysis.metrics
+        )
+
+    def apply(self, decision: Decision) -> None:
+        for plan in decision.regions:
+            region = self.pods.setdefault(plan.region, {})
+            if plan.region in self.unreachable:
+                continue
+            wanted = {p.revision: p.replicas for p in plan.revisions}
+            for rev in list(region):
+                if rev not in wanted:
+                    del region[rev]
+            for rev, n in wanted.items():
+                pods = region.setdefault(rev, Pods())
+                pods.desired = n
+                del pods.started[n:]
+            cap = self.capacity.get(plan.region)
+            for rev, n in wanted.items():
+                pods = region[rev]
+                while len(pods.started) < n:
+                    used = sum(len(p.started) for p in region.values())
+                    if cap is not None and used >= cap:
+                        break
+                    pods.started.append(self.now)
+
+    def step(self) -> Decision:
+        decision = decide(self.spec, self.status, self.observe(self.measure()), self.now)
+        self.decisions.append(decision)
+        self.status = decision.status
+        self.command = None
+        self.apply(decision)
+        self.now += timedelta(seconds=self.tick)
+        return decision
+
+    def run_until(self, done: Callable[[World], bool], limit: int = 500) -> None:
+        for _ in range(limit):
+            self.step()
+            if done(self):
+                return
+        raise AssertionError(f"not done after {limit} decisions: {self.status.phase} {self.status.message}")
+
+    def settle(self, limit: int = 500) -> None:
+        """Run until Healthy (and not baking) or RolledBack with nothing left to drain."""
+        self.run_until(lambda w: _settled(w.status), limit)
+
+    def change(self, **changes: Any) -> None:
+        self.spec = make_spec_like(self.spec, **changes)
+        self.generation += 1
+
+
+def _settled(st: ModelDeploymentStatus) -> bool:
+    quiet = st.progress.draining_revision is None and st.progress.bake_started_at is None
+    return quiet and st.phase in ("Healthy", "RolledBack")
+
+
+def make_spec_like(spec: ModelDeploymentSpec, **changes: Any) -> ModelDeploymentSpec:
+    doc = spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    if "version" in changes:
+        doc["model"]["version"] = changes.pop("version")
+    if "replicas" in changes:
+        for r in doc["regions"]:
+            r["replicas"] = changes["replicas"].get(r["name"], r["replicas"])
+        changes.pop("replicas")
+    assert not changes, changes
+    return parse_spec(doc)
