@@ -1,0 +1,94 @@
+"""Properties over random specs, verdict sequences and fault points (abort, unreachable region)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from world import World, make_spec
+
+from bellwether.api.status import Verdict
+from bellwether.rollout.types import AnalysisRequest, ManualCommand
+
+MAX_DECISIONS = 600
+
+
+@st.composite
+def steps(draw: st.DrawFn) -> list[dict[str, Any]]:
+    weights = sorted(draw(st.sets(st.integers(1, 100), min_size=1, max_size=3)))
+    out: list[dict[str, Any]] = []
+    for w in weights:
+        out.append({"setWeight": w})
+        kind = draw(st.sampled_from(["analysis", "pause", "none"]))
+        if kind == "analysis":
+            out.append({"analysis": {"duration": draw(st.sampled_from(["30s", "1m"]))}})
+        elif kind == "pause":
+            out.append({"pause": {"duration": "20s"}})
+    return out
+
+
+scenario = st.fixed_dictionaries(
+    {
+        "replicas": st.lists(st.integers(1, 5), min_size=1, max_size=3),
+        "steps": steps(),
+        "max_surge": st.sampled_from(["0", "1", "25%"]),
+        "bake": st.sampled_from(["0s", "1m"]),
+        "verdicts": st.lists(st.sampled_from(["Successful", "Successful", "Failed", "Inconclusive"]), max_size=40),
+        "abort_at": st.none() | st.integers(0, 40),
+        "outage": st.none() | st.tuples(st.integers(0, 30), st.integers(1, 10)),
+    }
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenario)
+def test_every_rollout_ends_healthy_or_rolled_back_and_never_runs_short(s: dict[str, Any]) -> None:
+    names = ["r0", "r1", "r2"][: len(s["replicas"])]
+    replicas = dict(zip(names, s["replicas"], strict=True))
+    spec = make_spec(
+        replicas,
+        steps=s["steps"],
+        max_surge=s["max_surge"],
+        bake_time=s["bake"],
+        analysis={"onInconclusive": "rollback", "inconclusiveLimit": 2},
+    )
+    verdicts: list[Verdict] = list(s["verdicts"])
+
+    def judge(_req: AnalysisRequest, _metric: str, _now: datetime) -> Verdict:
+        return verdicts.pop(0) if verdicts else "Successful"
+
+    gpu_pool = {n: r for n, r in replicas.items()} if s["max_surge"] == "0" else {}
+    world = World(spec, capacity=gpu_pool)
+    world.settle()
+    world.change(version="v2")
+    world.judge = judge
+    stable = world.status.stable_revision
+    for i in range(MAX_DECISIONS):
+        if s["abort_at"] == i:
+            world.command = ManualCommand("abort", "abort-1")
+        outage = s["outage"]
+        world.unreachable = {names[-1]} if outage and outage[0] <= i < outage[0] + outage[1] else set()
+        before = {n: set(world.pods[n]) for n in names}
+        world.step()
+        for name, want in replicas.items():
+            pods = world.pods[name]
+            total_ready = sum(world.ready(name, rev) for rev in pods)
+            if s["max_surge"] == "0":
+                # A full GPU pool: the engine may swap pods, but never asks for more than the pool.
+                assert sum(p.desired for p in pods.values()) <= want
+            else:
+                assert total_ready >= want, f"{name}: {total_ready} ready < {want} at decision {i}"
+            if stable in before[name] and stable not in pods and s["max_surge"] != "0":
+                assert total_ready >= want, "stable removed before its replacement was ready"
+        quiet = world.status.progress.draining_revision is None and world.status.progress.bake_started_at is None
+        if quiet and world.status.phase in ("Healthy", "RolledBack") and not world.unreachable:
+            break
+    else:
+        raise AssertionError(f"not finished: {world.status.phase} {world.status.message}")
+    served = world.status.stable_revision
+    assert served is not None
+    for name, want in replicas.items():
+        assert world.pods[name].keys() == {served}
+        assert world.ready(name, served) == want
