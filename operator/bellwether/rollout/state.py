@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict
 
@@ -25,10 +25,24 @@ class DraftStatus(ModelDeploymentStatus):
 
     @classmethod
     def of(cls, status: ModelDeploymentStatus) -> DraftStatus:
-        return cls.model_validate(status.model_dump())
+        # Shallow copies are enough: the items of the lists are frozen models, replaced, never edited.
+        fields: dict[str, Any] = {name: _copy(getattr(status, name)) for name in ModelDeploymentStatus.model_fields}
+        progress = status.progress
+        fields["progress"] = DraftProgress.model_construct(
+            **{name: _copy(getattr(progress, name)) for name in Progress.model_fields}
+        )
+        return cls.model_construct(**fields)
 
     def frozen(self) -> ModelDeploymentStatus:
-        return ModelDeploymentStatus.model_validate(self.model_dump())
+        fields: dict[str, Any] = {name: _copy(getattr(self, name)) for name in ModelDeploymentStatus.model_fields}
+        fields["progress"] = Progress.model_construct(
+            **{name: _copy(getattr(self.progress, name)) for name in Progress.model_fields}
+        )
+        return ModelDeploymentStatus.model_construct(**fields)
+
+
+def _copy(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else value
 
 
 @dataclass
