@@ -69,9 +69,8 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
             "PhaseChanged",
             f"{before} -> {st.phase}: {st.message}",
         )
-    return Decision(
-        status=st, regions=all_plans(spec, st, obs), events=tuple(work.events), requeue_after=_requeue(work)
-    )
+    final = st.frozen()
+    return Decision(final, all_plans(spec, final, obs), tuple(work.events), _requeue(work))
 
 
 def _settle(work: Work, target: str) -> None:
