@@ -22,3 +22,8 @@ def elapsed(since: str | None, now: datetime) -> float:
 
 def plus(since: str, seconds: float) -> str:
     return stamp(parse(since) + timedelta(seconds=seconds))
+
+
+def not_before(at: str, since: str | None) -> bool:
+    """`at` is at or after `since` (compared as times: `Z` and `+00:00` spell the same instant)."""
+    return since is None or parse(at) >= parse(since)

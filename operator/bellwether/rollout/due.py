@@ -6,7 +6,7 @@ from datetime import datetime
 
 from bellwether.api import ModelDeploymentSpec, ModelDeploymentStatus
 from bellwether.api.units import parse_duration
-from bellwether.rollout.clock import elapsed, plus
+from bellwether.rollout.clock import elapsed, not_before, parse, plus
 from bellwether.rollout.types import AnalysisRequest
 
 
@@ -34,13 +34,13 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     if stable is None or since is None:
         return []
     interval = parse_duration(analysis.interval)
-    warm_from = p.ready_since if p.ready_since is not None and p.ready_since >= since else since
+    warm_from = p.ready_since if p.ready_since is not None and not_before(p.ready_since, since) else since
     if status.canary_revision is None:
         warm_from = since
     warmup_until = plus(warm_from, spec.runtime.warmup_seconds)
     due = []
     for region in regions:
-        taken = [m.at for m in status.analysis if m.region == region and m.at >= since]
-        if not taken or elapsed(max(taken), now) >= interval:
+        taken = [m.at for m in status.analysis if m.region == region and not_before(m.at, since)]
+        if not taken or elapsed(max(taken, key=parse), now) >= interval:
             due.append(AnalysisRequest(region, canary, stable, interval, warmup_until))
     return due

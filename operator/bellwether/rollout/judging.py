@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from bellwether.api import Measurement
 from bellwether.api.status import MAX_MEASUREMENTS_PER_SERIES
+from bellwether.rollout.clock import not_before, parse
 from bellwether.rollout.state import Work
 
 
@@ -22,21 +23,19 @@ def record(work: Work, regions: Iterable[str], since: str | None) -> list[Measur
     st = work.status
     known = {_key(m) for m in st.analysis}
     fresh = [
-        m
-        for m in work.obs.measurements
-        if m.region in wanted and _key(m) not in known and (since is None or m.at >= since)
+        m for m in work.obs.measurements if m.region in wanted and _key(m) not in known and not_before(m.at, since)
     ]
     if not fresh:
         return []
     merged = st.analysis + fresh
     kept: list[Measurement] = []
     counts: dict[tuple[str, str], int] = {}
-    for m in sorted(merged, key=lambda m: m.at, reverse=True):
+    for m in sorted(merged, key=lambda m: parse(m.at), reverse=True):
         series = (m.metric, m.region)
         if counts.get(series, 0) < MAX_MEASUREMENTS_PER_SERIES:
             counts[series] = counts.get(series, 0) + 1
             kept.append(m)
-    st.analysis = sorted(kept, key=lambda m: (m.at, m.region, m.metric))
+    st.analysis = sorted(kept, key=lambda m: (parse(m.at), m.region, m.metric))
     return fresh
 
 
@@ -65,8 +64,6 @@ def describe(m: Measurement) -> str:
 def last_failure(work: Work, regions: Iterable[str], since: str | None) -> Measurement | None:
     wanted = set(regions)
     failed = [
-        m
-        for m in work.status.analysis
-        if m.verdict == "Failed" and m.region in wanted and (since is None or m.at >= since)
+        m for m in work.status.analysis if m.verdict == "Failed" and m.region in wanted and not_before(m.at, since)
     ]
     return failed[-1] if failed else None

@@ -9,10 +9,11 @@ from typing import Any
 from world import World, make_spec, revision
 
 import bellwether.rollout.replicas as replicas_module
-from bellwether.api import ModelDeploymentStatus, Progress
+from bellwether.api import Measurement, ModelDeploymentStatus, Progress
 from bellwether.api.status import MAX_MEASUREMENTS_PER_SERIES
 from bellwether.rollout import analysis_due, decide
 from bellwether.rollout.replicas import split
+from bellwether.rollout.types import Observations
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 25}, {"analysis": {"duration": "2m"}}, {"setWeight": 50}]
 
@@ -101,3 +102,19 @@ def test_decide_reads_no_clock_the_same_inputs_give_the_same_decision() -> None:
     world.change(version="v2")
     obs = world.observe()
     assert decide(world.spec, world.status, obs, world.now) == decide(world.spec, world.status, obs, world.now)
+
+
+def test_measurement_times_in_z_form_count_like_any_other() -> None:
+    world = World(make_spec({"a": 2}, steps=STEPS))
+    world.settle()
+    world.change(version="v2")
+    world.run_until(lambda w: w.status.step == 1)
+    status = world.status
+    for i in range(2):
+        at = (world.now + timedelta(seconds=30 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        failed = Measurement(metric="error-rate", region="a", verdict="Failed", value=0.2, bound="<= 0.01", at=at)
+        obs = Observations(world.generation, world.observe().regions, (failed,))
+        status = decide(world.spec, status, obs, world.now + timedelta(seconds=30 * i)).status
+    assert status.phase == "RolledBack"
+    degraded = next(c for c in status.conditions if c.type == "Degraded")
+    assert "measured 0.2, bound <= 0.01" in degraded.message
