@@ -32,6 +32,7 @@ def start_canary(work: Work, revision: str, template: Template) -> None:
     p.paused_by_user = False
     p.bake_started_at = None
     p.rollback_reason = p.rollback_message = None
+    p.rolled_back_revision = None  # a new revision supersedes the one rolled back
 
 
 def roll_back(work: Work, reason: str, message: str) -> None:

@@ -1,4 +1,4 @@
-"""Properties over random specs, verdict sequences and fault points (abort, unreachable region)."""
+"""Properties over random specs, verdict sequences and fault points (abort, spec change, outage)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ scenario = st.fixed_dictionaries(
         "bake": st.sampled_from(["0s", "1m"]),
         "verdicts": st.lists(st.sampled_from(["Successful", "Successful", "Failed", "Inconclusive"]), max_size=40),
         "abort_at": st.none() | st.integers(0, 40),
+        "change_at": st.none() | st.integers(0, 40),
         "outage": st.none() | st.tuples(st.integers(0, 30), st.integers(1, 10)),
     }
 )
@@ -64,10 +65,13 @@ def test_every_rollout_ends_healthy_or_rolled_back_and_never_runs_short(s: dict[
     world.settle()
     world.change(version="v2")
     world.judge = judge
+    world.check_replay = True
     stable = world.status.stable_revision
     for i in range(MAX_DECISIONS):
         if s["abort_at"] == i:
             world.command = ManualCommand("abort", "abort-1")
+        if s["change_at"] == i:
+            world.change(version="v3")  # a new spec mid-rollout (or after it ended)
         outage = s["outage"]
         world.unreachable = {names[-1]} if outage and outage[0] <= i < outage[0] + outage[1] else set()
         before = {n: set(world.pods[n]) for n in names}

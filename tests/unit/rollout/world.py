@@ -94,6 +94,7 @@ class World:
     generation: int = 1
     command: ManualCommand | None = None
     decisions: list[Decision] = field(default_factory=list)
+    check_replay: bool = False
 
     def ready(self, region: str, rev: str | None) -> int:
         pods = self.pods.get(region, {}).get(rev or "")
@@ -151,7 +152,16 @@ class World:
                     pods.started.append(self.now)
 
     def step(self) -> Decision:
-        decision = decide(self.spec, self.status, self.observe(self.measure()), self.now)
+        obs = self.observe(self.measure())
+        decision = decide(self.spec, self.status, obs, self.now)
+        if self.check_replay:
+            # A restart re-decides from the same inputs, or replays the decision it already applied.
+            assert decide(self.spec, self.status, obs, self.now) == decision
+            replay = decide(self.spec, decision.status, obs, self.now)
+            assert replay.regions == decision.regions
+            assert replay.status.model_dump(exclude={"conditions", "message"}) == decision.status.model_dump(
+                exclude={"conditions", "message"}
+            )
         self.decisions.append(decision)
         self.status = decision.status
         self.command = None
