@@ -113,8 +113,11 @@ def advance(work: Work) -> None:
             return
         st.phase = "Progressing"
         regions = wave_regions(work)
-        if unreachable(work, regions):
+        if lost := unreachable(work, regions):
             work.waiting_on_pods = True
+            errors = [(work.obs.regions[r].error if r in work.obs.regions else None) or "not observed" for r in lost]
+            where = ", ".join(f"{r} ({e})" for r, e in zip(lost, errors, strict=True))
+            work.status.message = f"waiting: region unreachable: {where}"
             return
         if st.step < len(steps):
             step = steps[st.step]

@@ -251,6 +251,7 @@ def test_unreachable_region_blocks_progress_and_is_reported() -> None:
         world.step()
     assert world.status.step == 0
     assert world.status.regions[0].phase == "Unreachable"
+    assert "unreachable" in (world.status.message or "") and "connection refused" in (world.status.message or "")
     world.unreachable.clear()
     world.settle()
     assert phase(world) == "Healthy"
