@@ -1,0 +1,86 @@
+"""`measure`: what the engine's analysis requests become, one judged `Measurement` per metric and region.
+
+The windows: the canary's values since its warm-up ended (at most `LOOKBACK` intervals), stable's over
+the last `LOOKBACK` intervals, one value per analysis interval, both ending now. Stable has served all
+along, so its longer history is what lets the judge reach a verdict early without trusting one point.
+All queries of one call run concurrently; a slow Prometheus costs one timeout, not one per metric.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+from bellwether.analysis.judge import LOOKBACK, Judgement, judge
+from bellwether.analysis.source import MetricSource, Window
+from bellwether.api import Measurement, ModelDeploymentSpec
+from bellwether.api.spec import Metric
+from bellwether.api.units import parse_duration
+from bellwether.rollout.clock import parse, stamp
+from bellwether.rollout.types import AnalysisRequest, Role
+
+
+async def measure(
+    spec: ModelDeploymentSpec,
+    name: str,
+    namespace: str,
+    requests: Sequence[AnalysisRequest],
+    source: MetricSource,
+    now: datetime,
+) -> tuple[Measurement, ...]:
+    if spec.analysis is None or not requests:
+        return ()
+    interval = parse_duration(spec.analysis.interval)
+    at = stamp(now)
+    jobs = [
+        _one(metric, request, name, namespace, interval, now, source)
+        for request in requests
+        for metric in spec.analysis.metrics
+    ]
+    judged = await asyncio.gather(*jobs)
+    return tuple(
+        Measurement(
+            metric=metric.name,
+            region=request.region,
+            verdict=j.verdict,
+            value=j.value,
+            baseline=j.baseline,
+            bound=j.bound,
+            reason=j.reason,
+            at=at,
+        )
+        for (request, metric), j in zip(((r, m) for r in requests for m in spec.analysis.metrics), judged, strict=True)
+    )
+
+
+async def _one(
+    metric: Metric,
+    request: AnalysisRequest,
+    name: str,
+    namespace: str,
+    interval: float,
+    now: datetime,
+    source: MetricSource,
+) -> Judgement:
+    end = now.timestamp()
+    warm = parse(request.warmup_until).timestamp()
+    if end - request.window_seconds < warm:
+        return Judgement(
+            "Inconclusive",
+            reason=f"canary still warming up until {request.warmup_until} (runtime.warmupSeconds); its numbers do not count",
+        )
+    lookback = LOOKBACK * interval
+
+    def window(revision: str, role: Role, start: float) -> Window:
+        return Window(name, namespace, request.region, revision, role, start, end, interval)
+
+    canary_window = window(request.canary_revision, "canary", max(warm, end - lookback))
+    stable_revision = request.stable_revision
+    if stable_revision is None:
+        canary = await source.sample(metric, canary_window)
+        return judge(metric, canary, None, getattr(request, "reference", {}).get(metric.name))
+    canary, stable = await asyncio.gather(
+        source.sample(metric, canary_window), source.sample(metric, window(stable_revision, "stable", end - lookback))
+    )
+    return judge(metric, canary, stable)

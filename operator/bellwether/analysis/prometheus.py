@@ -1,0 +1,142 @@
+"""`PrometheusSource`: the metrics port answered by a real Prometheus over its HTTP API.
+
+Plain `aiohttp` rather than a Prometheus client library: the operator's loop is asyncio (kopf), one
+`query_range` call is all it needs, and the client libraries are synchronous and pull in pandas and
+matplotlib. This is the only module of `analysis/` that does I/O.
+
+Every failure comes back as a `Sample` with an `error` a person can act on (unreachable, timeout,
+query rejected, a result of the wrong shape), which the judge turns into an Inconclusive measurement.
+The bearer token is sent, never echoed in an error.
+"""
+
+from __future__ import annotations
+
+import math
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from bellwether.analysis.presets import query_of
+from bellwether.analysis.source import Sample, Window
+from bellwether.analysis.templating import TemplateError, Variables, render
+from bellwether.api.spec import Metric
+from bellwether.render.names import fit
+
+
+def rendered(metric: Metric, window: Window) -> str:
+    """The PromQL a metric runs for a window: its template with the window's escaped values."""
+    variables = Variables(
+        name=fit(window.name),  # the `deployment` label holds the name as Kubernetes allows it in a label
+        namespace=window.namespace,
+        region=window.region,
+        revision=window.revision,
+        role=window.role,
+        interval_seconds=window.step,
+    )
+    return render(query_of(metric), variables)
+
+
+class PrometheusSource:
+    """Use as `async with PrometheusSource(...) as source:` to share one connection pool; used bare, each
+    sample opens and closes its own."""
+
+    def __init__(self, url: str, timeout_seconds: float, bearer_token: str | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout_seconds
+        self._headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+        self._session: aiohttp.ClientSession | None = None
+        self.queries = 0
+
+    async def __aenter__(self) -> PrometheusSource:
+        self._session = aiohttp.ClientSession(headers=self._headers)
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def sample(self, metric: Metric, window: Window) -> Sample:
+        try:
+            query = rendered(metric, window)
+        except TemplateError as e:
+            return Sample(None, error=f"metric {metric.name}: {e}")
+        step = window.step if window.step > 0 else max(1.0, window.end - window.start)
+        count = max(1, math.floor((window.end - window.start) / step + 1e-9))
+        params = {
+            "query": query,
+            "start": f"{window.end - (count - 1) * step:.3f}",
+            "end": f"{window.end:.3f}",
+            "step": f"{step:g}",
+            "timeout": f"{self.timeout:g}s",
+        }
+        try:
+            body = await self._post("/api/v1/query_range", params)
+        except TimeoutError:
+            return Sample(None, error=f"Prometheus at {self.url} did not answer within {self.timeout:g}s")
+        except aiohttp.ClientError as e:
+            return Sample(None, error=f"Prometheus at {self.url} unreachable: {_plain(e)}")
+        except _Rejected as e:
+            return Sample(None, error=str(e))
+        return _parse(body, window.end, step)
+
+    async def _post(self, path: str, params: dict[str, str]) -> Any:
+        self.queries += 1
+        timeout = aiohttp.ClientTimeout(total=self.timeout + 1.0)
+        if self._session is not None:
+            return await self._send(self._session, path, params, timeout)
+        async with aiohttp.ClientSession(headers=self._headers) as session:
+            return await self._send(session, path, params, timeout)
+
+    async def _send(
+        self, session: aiohttp.ClientSession, path: str, params: dict[str, str], timeout: aiohttp.ClientTimeout
+    ) -> Any:
+        async with session.post(self.url + path, data=params, timeout=timeout) as response:
+            try:
+                body = await response.json(content_type=None)
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                raise _Rejected(f"Prometheus at {self.url} answered HTTP {response.status} without a JSON body")
+            if body.get("status") != "success":
+                kind = body.get("errorType", f"HTTP {response.status}")
+                raise _Rejected(f"Prometheus refused the query ({kind}): {body.get('error', 'no reason given')}")
+            return body.get("data")
+
+
+class _Rejected(Exception):
+    pass
+
+
+def _plain(error: BaseException) -> str:
+    return str(error) or type(error).__name__
+
+
+def _parse(data: Any, end: float, step: float) -> Sample:
+    """One series of one number per step; anything else is an error saying how to fix the query."""
+    if not isinstance(data, dict) or data.get("resultType") != "matrix":
+        kind = data.get("resultType") if isinstance(data, dict) else type(data).__name__
+        return Sample(None, error=f"the query returned a {kind}, not a number per interval; it must be a vector")
+    result = data.get("result") or []
+    if not result:
+        return Sample(None)
+    if len(result) > 1:
+        labels = ", ".join(sorted({k for series in result for k in (series.get("metric") or {})})) or "none"
+        return Sample(
+            None,
+            error=f"the query returned {len(result)} series (labels: {labels}); "
+            "it must return one: aggregate it, e.g. sum(...) or histogram_quantile(q, sum by (le) (...))",
+        )
+    points: list[tuple[float, float]] = []
+    for at, raw in result[0].get("values") or []:
+        try:
+            points.append((float(at), float(raw)))
+        except (TypeError, ValueError):
+            return Sample(None, error=f"the query returned {raw!r}, not a number")
+    series = tuple(v for _, v in points if math.isfinite(v))
+    last = points[-1] if points else None
+    value = last[1] if last is not None and last[0] > end - step / 2 else None
+    return Sample(value, series)

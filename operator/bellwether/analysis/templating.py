@@ -1,0 +1,112 @@
+"""Strict PromQL templating: `{{variable}}` placeholders filled with escaped values.
+
+Values come from object names the user controls, so they are escaped for where they land: inside a
+double-quoted PromQL string a `"` or `\\` would otherwise end the label matcher and let the rest of
+the value become query text; inside a regex matcher (`=~"..."`, `!~"..."`) they are also regex-escaped,
+so a name matches itself and nothing else. An unknown variable is an error here as it already is at
+`kubectl apply` time (the CRD's CEL rule and the model use the same list).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bellwether.api.metrics import ALLOWED_VARIABLES, TEMPLATE_VARIABLES, query_problem
+from bellwether.api.units import format_duration
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
+_RE2_SPECIAL = re.compile(r"([\\.+*?()|\[\]{}^$])")
+
+
+class TemplateError(ValueError):
+    """A query that cannot be rendered; the message names the placeholder and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Variables:
+    name: str
+    namespace: str
+    region: str
+    revision: str
+    role: str
+    interval_seconds: float
+
+    def value(self, variable: str) -> str:
+        if variable == "interval":
+            return format_duration(max(1.0, self.interval_seconds))
+        if variable not in TEMPLATE_VARIABLES:
+            raise TemplateError(f"{{{{{variable}}}}} is not a template variable; allowed: {ALLOWED_VARIABLES}")
+        text: str = getattr(self, variable)
+        return text
+
+
+def escape_string(value: str, quote: str = '"') -> str:
+    """The inside of a PromQL string quoted with `quote` that reads back as exactly `value`.
+
+    Like Go, PromQL accepts only the string's own quote character as an escaped quote.
+    """
+    return (
+        value.replace("\\", "\\\\")
+        .replace(quote, "\\" + quote)
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
+
+
+def escape_regex(value: str) -> str:
+    """`value` as an RE2 pattern matching only itself (PromQL anchors regex matchers on both ends)."""
+    return _RE2_SPECIAL.sub(r"\\\1", value)
+
+
+def render(query: str, variables: Variables) -> str:
+    """The query with every placeholder replaced; placeholders inside strings are escaped for that string."""
+    problem = query_problem(query)
+    if problem:
+        raise TemplateError(f"query {problem}")
+    out: list[str] = []
+    i = 0
+    quote: str | None = None  # the quote character of the string literal we are in, if any
+    regex = False  # that string is a regex matcher's pattern
+    while i < len(query):
+        placeholder = _PLACEHOLDER.match(query, i)
+        if placeholder:
+            variable, raw = placeholder.group(1), variables.value(placeholder.group(1))
+            if quote is None:
+                out.append(raw if variable == "interval" else _bare(raw, variable))
+            elif quote == "`":
+                out.append(escape_regex(_raw_string(raw, variable)) if regex else _raw_string(raw, variable))
+            else:
+                out.append(escape_string(escape_regex(raw) if regex else raw, quote))
+            i = placeholder.end()
+            continue
+        ch = query[i]
+        if quote is None and ch in "\"'`":
+            quote, regex = ch, "".join(out).rstrip().endswith(("=~", "!~"))
+        elif quote is not None and ch == "\\" and quote != "`":
+            out.append(query[i : i + 2])  # an escape inside a string, e.g. \" does not end it
+            i += 2
+            continue
+        elif ch == quote:
+            quote, regex = None, False
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _bare(value: str, variable: str) -> str:
+    """A value outside any string: only safe if it cannot change the query's structure."""
+    if re.fullmatch(r"[A-Za-z0-9_.:-]+", value) is None:
+        raise TemplateError(
+            f"{{{{{variable}}}}} is used outside a quoted string and its value {value!r} is not a plain word; "
+            f'put it in a label matcher, e.g. revision="{{{{{variable}}}}}"'
+        )
+    return value
+
+
+def _raw_string(value: str, variable: str) -> str:
+    """Backtick strings have no escapes, so a value with a backtick cannot go in one."""
+    if "`" in value:
+        raise TemplateError(f"{{{{{variable}}}}} holds a backtick and cannot go in a `raw string`; use double quotes")
+    return value
