@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,6 +21,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     peering = p.add_mutually_exclusive_group()
     peering.add_argument("--peering", metavar="NAME", help="coordinate with other replicas through this peering")
     peering.add_argument("--standalone", action="store_true", help="no peering: the only replica")
+    p.add_argument(
+        "--priority",
+        type=int,
+        help="peering priority: the live replica with the highest one acts (default: random, so replicas differ)",
+    )
     p.add_argument("--kubeconfig", help="kubeconfig file (default: in-cluster, $KUBECONFIG, ~/.kube/config)")
     p.add_argument("--context", help="kubeconfig context")
     p.add_argument(
@@ -44,12 +50,15 @@ def _run(args: argparse.Namespace) -> int:
     clusterwide = args.all_namespaces or not args.namespace
     if clusterwide and not args.all_namespaces:
         logging.getLogger("bellwether").info("no --namespace given: watching all namespaces")
+    # kopf pauses every replica when peers share a priority: replicas of one Deployment need distinct ones.
+    priority = args.priority if args.priority is not None else random.SystemRandom().randrange(1, 2**31)
     options = Options(kubeconfig=args.kubeconfig, context=args.context, interval=args.interval)
     kopf.run(
         registry=build_registry(options),
         settings=settings(),
         standalone=args.standalone or None,
         peering_name=args.peering,
+        priority=priority,
         clusterwide=clusterwide,
         namespaces=args.namespace,
         liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
