@@ -85,6 +85,16 @@ class Progress(Wire):
         default=None, description="A revision rolled back and not retried by itself; `retry` clears it."
     )
     paused_by_user: bool = False
+    paused_reason: str | None = Field(
+        default=None,
+        description="Why the rollout paused itself (e.g. InconclusiveAnalysis); unset for a person's pause.",
+    )
+    paused_message: str | None = Field(default=None, description="What made the rollout pause itself.")
+    evidence: list[str] = Field(
+        default_factory=list,
+        description="metric@region series with a successful measurement in the current step or bake; "
+        "a step passes only when every metric has one in every region of its wave.",
+    )
     last_command: str | None = Field(default=None, description="Id of the last manual command consumed.")
     canary_template: Template | None = None
     previous_revision: str | None = Field(
