@@ -73,7 +73,7 @@ RULES: list[dict[str, Any]] = [
         "apiGroups": [""],
         "resources": ["namespaces"],
         "verbs": ["get", "list", "watch"],
-        "why": "kopf follows namespaces when run cluster-wide",
+        "why": "kopf follows the watched namespaces being created or deleted when run with --namespace",
     },
     {
         "apiGroups": ["kopf.dev"],
