@@ -21,31 +21,6 @@ from bellwether.api.crd import crd
 NAMESPACE = "ml"
 
 
-def _core_missing() -> str | None:
-    """The operator runs the engine and the judge; name what is missing instead of failing obscurely."""
-    import importlib.util
-
-    import bellwether.rollout
-
-    missing = [f"bellwether.rollout.{f}" for f in ("decide", "analysis_due") if not hasattr(bellwether.rollout, f)]
-    for module in ("bellwether.analysis.measure", "bellwether.analysis.prometheus"):
-        if importlib.util.find_spec(module) is None:
-            missing.append(module)
-    return ", ".join(missing) or None
-
-
-MISSING = _core_missing()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not MISSING:
-        return
-    skip = pytest.mark.skip(reason=f"the operator needs {MISSING}, not there yet")
-    for item in items:
-        if item.path.name.startswith("test_operator_"):
-            item.add_marker(skip)
-
-
 @pytest.fixture
 async def home() -> AsyncIterator[ApiServer]:
     server = ApiServer("home", resources=[*CORE, MODEL_DEPLOYMENTS, HTTPROUTES])

@@ -38,8 +38,9 @@ def _quantile(q: float, histogram: str) -> str:
     return f"histogram_quantile({q}, sum by (le) (rate({histogram}_bucket{{{SELECTOR}}}[{{{{interval}}}}])))"
 
 
-def _ratio(part: str, whole: str) -> str:
-    return f"sum(rate({part}[{{{{interval}}}}])) / sum(rate({whole}[{{{{interval}}}}]))"
+def _error_ratio(part: str, whole: str) -> str:
+    # An error series often appears only with the first error: `or vector(0)` reads its absence as zero.
+    return f"(sum(rate({part}[{{{{interval}}}}])) or vector(0)) / sum(rate({whole}[{{{{interval}}}}]))"
 
 
 def _select(metric: str, extra: str = "") -> str:
@@ -78,7 +79,7 @@ PRESETS: dict[str, Preset] = {
         LATENCY,
     ),
     "vllm-error-rate": Preset(
-        _ratio(_select("http_requests_total", 'status=~"5.."'), _select("http_requests_total")),
+        _error_ratio(_select("http_requests_total", 'status=~"5.."'), _select("http_requests_total")),
         "error-rate",
         "ratio",
         "vLLM",
@@ -87,7 +88,8 @@ PRESETS: dict[str, Preset] = {
         ERRORS,
     ),
     "triton-request-latency-avg": Preset(
-        f"{_ratio(_select('nv_inference_request_duration_us'), _select('nv_inference_request_success'))} / 1e6",
+        f"sum(rate({_select('nv_inference_request_duration_us')}[{{{{interval}}}}])) / "
+        f"sum(rate({_select('nv_inference_request_success')}[{{{{interval}}}}])) / 1e6",
         "latency",
         "s",
         "Triton",
@@ -96,7 +98,7 @@ PRESETS: dict[str, Preset] = {
         LATENCY,
     ),
     "triton-failure-rate": Preset(
-        f"sum(rate({_select('nv_inference_request_failure')}[{{{{interval}}}}])) / "
+        f"(sum(rate({_select('nv_inference_request_failure')}[{{{{interval}}}}])) or vector(0)) / "
         f"(sum(rate({_select('nv_inference_request_success')}[{{{{interval}}}}])) + "
         f"sum(rate({_select('nv_inference_request_failure')}[{{{{interval}}}}])))",
         "error-rate",
@@ -116,7 +118,7 @@ PRESETS: dict[str, Preset] = {
         LATENCY,
     ),
     "tgi-error-rate": Preset(
-        _ratio(_select("tgi_request_failure"), _select("tgi_request_count")),
+        _error_ratio(_select("tgi_request_failure"), _select("tgi_request_count")),
         "error-rate",
         "ratio",
         "TGI",
@@ -134,7 +136,7 @@ PRESETS: dict[str, Preset] = {
         LATENCY,
     ),
     "http-error-rate": Preset(
-        _ratio(_select("http_requests_total", 'code=~"5.."'), _select("http_requests_total")),
+        _error_ratio(_select("http_requests_total", 'code=~"5.."'), _select("http_requests_total")),
         "error-rate",
         "ratio",
         "any HTTP server",

@@ -117,3 +117,21 @@ def test_detection_rate_of_latency_regressions(factor: float, noise: float, n_ca
         for _ in range(trials)
     )
     assert caught / trials >= least, f"caught {caught}/{trials} {factor}x regressions with {n_canary} intervals"
+
+
+def binomial(rng: random.Random, requests: int, p: float, n: int) -> list[float]:
+    return [sum(rng.random() < p for _ in range(requests)) / requests for _ in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("factor", "n_canary", "least", "most"), [(1, 3, 0.0, 0.02), (1, 10, 0.0, 0.005), (5, 3, 0.8, 1), (5, 10, 0.97, 1)]
+)
+def test_error_rate_false_alarms_and_detection(factor: int, n_canary: int, least: float, most: float) -> None:
+    """180 canary and 450 stable requests per interval, 0.4 % errors when healthy: counts of a few per interval."""
+    rng = random.Random(factor * 100 + n_canary)
+    trials = 300
+    failed = sum(
+        run(ERRORS, binomial(rng, 180, 0.004 * factor, n_canary), binomial(rng, 450, 0.004, 10)).verdict == "Failed"
+        for _ in range(trials)
+    )
+    assert least <= failed / trials <= most, f"{failed}/{trials} failed at {factor}x errors, {n_canary} intervals"

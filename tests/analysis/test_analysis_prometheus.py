@@ -1,0 +1,169 @@
+"""The judge against a real Prometheus scraping a simulated fleet: each scenario's verdict and reason.
+
+One exporter serves every scenario at once (each in its own "region"), so one wait covers them all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import Prometheus, start_prometheus
+
+from bellwether.analysis.measure import measure
+from bellwether.analysis.presets import PRESETS
+from bellwether.analysis.prometheus import PrometheusSource
+from bellwether.api import Measurement, ModelDeploymentSpec, parse
+from bellwether.rollout.types import AnalysisRequest
+from bellwether.sim.exporter import FleetExporter
+from bellwether.sim.fleet import Behaviour
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vllm-single-region.yaml"
+INTERVAL = 3.0
+DATA_SECONDS = 21.0  # seven intervals of history for every scenario
+STABLE, CANARY = "5d1e88f0aa", "7c9f2a1bbb"
+LATENCY_PRESETS = [n for n, p in PRESETS.items() if p.kind == "latency"]
+ERROR_PRESETS = [n for n, p in PRESETS.items() if p.kind == "error-rate"]
+
+SCENARIOS: dict[str, Behaviour | None] = {
+    "healthy": Behaviour(),
+    "latency-2x": Behaviour(latency_factor=2.0),
+    "errors-5x": Behaviour(error_factor=5.0),
+    "slightly-worse": Behaviour(latency_factor=1.08),
+    "warm-up-spike": Behaviour(spike_factor=5.0, spike_seconds=9.0),
+    "no-traffic": None,
+}
+
+
+def spec_with(metrics: list[dict[str, Any]], url: str) -> ModelDeploymentSpec:
+    md = yaml.safe_load(EXAMPLE.read_text())
+    md["spec"]["analysis"].update(
+        {"prometheus": {"url": url, "timeout": "5s"}, "interval": f"{INTERVAL:g}s", "metrics": metrics}
+    )
+    return parse(md).spec
+
+
+ALL_PRESETS = [{"name": name, "preset": name} for name in PRESETS]
+
+
+@pytest.fixture(scope="module")
+def started(fleet: FleetExporter, prometheus: Prometheus) -> Iterator[datetime]:
+    """Every scenario serving; yields when the canaries went live, once there are DATA_SECONDS of data."""
+    for region, behaviour in SCENARIOS.items():
+        fleet.serve(region, STABLE, "stable", rps=150)
+        rps = 0 if behaviour is None else 120 if behaviour.error_factor > 1 else 60  # errors are rarer events
+        fleet.serve(region, CANARY, "canary", behaviour or Behaviour(), rps=rps)
+    fleet.serve("escaping", STABLE, "stable", namespace='team"a\\b', rps=50)
+    began = datetime.now(UTC)
+    time.sleep(DATA_SECONDS)
+    yield began
+
+
+async def judged(
+    spec: ModelDeploymentSpec, region: str, warm_until: datetime, *, namespace: str = "ml", url: str = ""
+) -> dict[str, Measurement]:
+    request = AnalysisRequest(region, CANARY, STABLE, INTERVAL, warm_until.isoformat())
+    async with PrometheusSource(url or spec.analysis.prometheus.url, 5.0) as source:  # type: ignore[union-attr]
+        results = await measure(spec, "llama", namespace, [request], source, datetime.now(UTC))
+    return {m.metric: m for m in results}
+
+
+def verdicts(results: dict[str, Measurement]) -> dict[str, str]:
+    return {name: m.verdict for name, m in results.items()}
+
+
+async def test_a_healthy_canary_passes_every_preset(started: datetime, prometheus: Prometheus) -> None:
+    results = await judged(spec_with(ALL_PRESETS, prometheus.url), "healthy", started)
+    assert verdicts(results) == dict.fromkeys(PRESETS, "Successful"), {n: m.reason for n, m in results.items()}
+    p99 = results["vllm-e2e-latency-p99"]
+    assert p99.value is not None and p99.baseline is not None and 1.5 < p99.baseline < 4.0
+    assert p99.bound == "<= 1.3x stable" and (p99.reason or "").endswith("intervals)")
+
+
+async def test_twice_the_latency_fails_the_latency_presets_only(started: datetime, prometheus: Prometheus) -> None:
+    results = await judged(spec_with(ALL_PRESETS, prometheus.url), "latency-2x", started)
+    assert {n for n, v in verdicts(results).items() if v == "Failed"} == set(LATENCY_PRESETS), {
+        n: m.reason for n, m in results.items()
+    }
+    reason = results["vllm-e2e-latency-p99"].reason or ""
+    assert "x stable" in reason and "Mann-Whitney" in reason
+    assert all(results[n].verdict == "Successful" for n in ERROR_PRESETS)
+
+
+async def test_five_times_the_errors_fails_the_error_presets_only(started: datetime, prometheus: Prometheus) -> None:
+    results = await judged(spec_with(ALL_PRESETS, prometheus.url), "errors-5x", started)
+    assert {n for n, v in verdicts(results).items() if v == "Failed"} == set(ERROR_PRESETS), {
+        n: m.reason for n, m in results.items()
+    }
+
+
+async def test_slightly_worse_but_within_bounds_passes(started: datetime, prometheus: Prometheus) -> None:
+    results = await judged(spec_with(ALL_PRESETS, prometheus.url), "slightly-worse", started)
+    assert set(verdicts(results).values()) == {"Successful"}, {n: m.reason for n, m in results.items()}
+
+
+async def test_a_warm_up_spike_is_ignored_and_then_judged_healthy(started: datetime, prometheus: Prometheus) -> None:
+    spec = spec_with(ALL_PRESETS[:1], prometheus.url)
+    during = await judged(spec, "warm-up-spike", datetime.now(UTC) + timedelta(seconds=30))
+    assert during["vllm-e2e-latency-p99"].verdict == "Inconclusive"
+    assert "warming up" in (during["vllm-e2e-latency-p99"].reason or "")
+    after = await judged(spec, "warm-up-spike", started + timedelta(seconds=10))
+    assert after["vllm-e2e-latency-p99"].verdict == "Successful", after["vllm-e2e-latency-p99"].reason
+
+
+async def test_no_traffic_or_no_series_is_inconclusive_never_successful(
+    started: datetime, prometheus: Prometheus
+) -> None:
+    spec = spec_with(ALL_PRESETS, prometheus.url)
+    idle = await judged(spec, "no-traffic", started)
+    assert set(verdicts(idle).values()) == {"Inconclusive"}, {n: m.reason for n, m in idle.items()}
+    missing = await judged(spec, "no-such-region", started)
+    assert set(verdicts(missing).values()) == {"Inconclusive"}
+    assert all((m.reason or "").startswith("no data for the canary") for m in missing.values())
+
+
+async def test_a_custom_query_with_a_hostile_namespace_is_escaped(started: datetime, prometheus: Prometheus) -> None:
+    query = 'sum(rate(tgi_request_count{namespace="{{namespace}}",region="{{region}}",revision="{{revision}}"}[{{interval}}]))'
+    spec = spec_with([{"name": "throughput", "query": query, "min": 1}], prometheus.url)
+    # the namespace's quote and backslash are matched literally: the query finds exactly that series
+    odd = await judged(spec, "escaping", started, namespace='team"a\\b')
+    assert odd["throughput"].reason != "no data for the canary" and odd["throughput"].verdict != "Failed"
+    request = AnalysisRequest("escaping", STABLE, STABLE, INTERVAL, started.isoformat())
+    async with PrometheusSource(prometheus.url, 5.0) as source:
+        (same,) = await measure(spec, "llama", 'team"a\\b', [request], source, datetime.now(UTC))
+    assert same.verdict == "Successful" and same.value is not None and same.value > 10
+    # a namespace that tries to close the matcher and add `or vector(1)` just matches nothing
+    hostile = 'ml"} or vector(100) or up{x="'
+    attack = await judged(spec, "healthy", started, namespace=hostile)
+    assert attack["throughput"].verdict == "Inconclusive"
+    assert (attack["throughput"].reason or "").startswith("no data for the canary")
+
+
+async def test_a_query_returning_many_series_is_an_error_saying_how_to_fix_it(
+    started: datetime, prometheus: Prometheus
+) -> None:
+    query = 'rate(tgi_request_count{namespace="{{namespace}}"}[{{interval}}])'
+    spec = spec_with([{"name": "per-pod", "query": query, "max": 1000}], prometheus.url)
+    result = (await judged(spec, "healthy", started))["per-pod"]
+    assert result.verdict == "Inconclusive"
+    assert "series" in (result.reason or "") and "sum(" in (result.reason or "")
+
+
+async def test_prometheus_stopped_mid_analysis_is_inconclusive(
+    started: datetime, fleet: FleetExporter, tmp_path: Path
+) -> None:
+    own = start_prometheus(tmp_path, [fleet.port])
+    spec = spec_with(ALL_PRESETS[:3], own.url)
+    try:
+        before = await judged(spec, "healthy", started)
+        assert not any("unreachable" in (m.reason or "") for m in before.values())
+    finally:
+        own.stop()
+    after = await judged(spec, "healthy", started)
+    assert set(verdicts(after).values()) == {"Inconclusive"}
+    assert all("unreachable" in (m.reason or "") and own.url in (m.reason or "") for m in after.values())
