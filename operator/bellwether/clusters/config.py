@@ -167,4 +167,5 @@ class Clusters:
                 raise ValueError("no clusters in it")
             return await endpoint_from_kubeconfig(config)
         except (ValueError, yaml.YAMLError, ConfigException, KeyError, TypeError, OSError, ssl.SSLError) as e:
-            raise ClusterConfigError(f"{where} key {key!r} is not a usable kubeconfig: {e}") from None
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ClusterConfigError(f"{where} key {key!r} is not a usable kubeconfig: {first_line}") from None
