@@ -5,6 +5,7 @@ One exporter serves every scenario at once (each in its own "region"), so one wa
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -167,3 +168,31 @@ async def test_prometheus_stopped_mid_analysis_is_inconclusive(
     after = await judged(spec, "healthy", started)
     assert set(verdicts(after).values()) == {"Inconclusive"}
     assert all("unreachable" in (m.reason or "") and own.url in (m.reason or "") for m in after.values())
+
+
+def test_bellwether_check_tells_which_queries_return_data_which_are_empty_and_which_fail(
+    started: datetime, prometheus: Prometheus, tmp_path: Path
+) -> None:
+    md = yaml.safe_load(EXAMPLE.read_text())
+    md["metadata"]["name"] = "llama"
+    md["spec"]["regions"][0]["name"] = "healthy"
+    md["spec"]["analysis"]["metrics"] = [
+        {"name": "p99", "preset": "vllm-e2e-latency-p99"},
+        {"name": "typo", "query": 'sum(rate(tgi_request_cuont{region="{{region}}"}[{{interval}}]))', "max": 1},
+        {"name": "broken", "query": 'sum(rate(tgi_request_count{region="{{region}}"}[{{interval}}])', "max": 1},
+    ]
+    path = tmp_path / "md.yaml"
+    path.write_text(yaml.safe_dump(md))
+    result = subprocess.run(
+        ["bellwether", "check", "-f", str(path), "--prometheus", prometheus.url, "--revision", STABLE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.split()[:3] == ["ok", "p99", "healthy"] for line in lines), result.stdout
+    assert any(line.split()[:2] == ["EMPTY", "typo"] for line in lines), result.stdout
+    broken = next(line for line in lines if line.split()[:2] == ["ERROR", "broken"])
+    assert "Prometheus refused the query (bad_data)" in broken
+    assert "1 returned data, 1 empty, 1 failed" in result.stdout
