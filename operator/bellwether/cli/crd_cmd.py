@@ -16,7 +16,8 @@ from bellwether.api.crd import crd_yaml
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("crd", help="print the ModelDeployment CustomResourceDefinition (YAML)")
     p.set_defaults(func=_crd)
-    d = sub.add_parser("docs", help="print the ModelDeployment field reference (Markdown, as docs/reference.md)")
+    d = sub.add_parser("docs", help="print a generated docs page: the field reference (default) or the presets")
+    d.add_argument("page", nargs="?", choices=("reference", "presets"), default="reference")
     d.set_defaults(func=_docs)
     v = sub.add_parser("validate", help="check ModelDeployment files the way the operator reads them")
     v.add_argument("-f", "--filename", action="append", required=True, help="a YAML file (repeatable)")
@@ -29,6 +30,11 @@ def _crd(args: argparse.Namespace) -> int:
 
 
 def _docs(args: argparse.Namespace) -> int:
+    if args.page == "presets":
+        from bellwether.analysis.presets import presets_markdown
+
+        sys.stdout.write(presets_markdown())
+        return 0
     from bellwether.api.reference import reference_markdown
 
     sys.stdout.write(reference_markdown())

@@ -1,0 +1,43 @@
+"""Presets: one per name the API accepts, each selecting one revision in one region, documented as run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bellwether.analysis.presets import PRESETS, baseline_of, kind_of, presets_markdown, query_of
+from bellwether.analysis.templating import Variables, render
+from bellwether.api.metrics import PRESET_NAMES, Metric
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "presets.md"
+
+
+def test_docs_presets_md_is_generated_from_the_presets() -> None:
+    assert DOC.read_text() == presets_markdown(), (
+        "docs/presets.md drifted: run `bellwether docs presets > docs/presets.md`"
+    )
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_every_preset_selects_one_revision_of_one_deployment_in_one_region(name: str) -> None:
+    query = render(PRESETS[name].query, Variables("llama", "ml", "us-east", "5d1e88f0", "canary", 30))
+    for matcher in ('namespace="ml"', 'deployment="llama"', 'region="us-east"', 'revision="5d1e88f0"', "[30s]"):
+        assert matcher in query, f"{name}: {matcher} missing from {query}"
+    assert "{{" not in query
+    for series in PRESETS[name].series:
+        assert series in query or series.removesuffix("_bucket") in query
+
+
+def test_a_preset_without_bounds_gets_its_default_and_an_explicit_bound_replaces_it() -> None:
+    assert baseline_of(Metric(name="p99", preset="vllm-e2e-latency-p99")) == PRESETS["vllm-e2e-latency-p99"].baseline
+    assert baseline_of(Metric(name="p99", preset="vllm-e2e-latency-p99", max=2.0)) is None
+    explicit = Metric(name="p99", preset="vllm-e2e-latency-p99", baseline={"maxRatio": 1.1})
+    assert baseline_of(explicit) == explicit.baseline
+    assert query_of(explicit) == PRESETS["vllm-e2e-latency-p99"].query
+
+
+def test_custom_queries_are_judged_as_error_rates_when_they_say_so() -> None:
+    errors = Metric(name="errors", query='sum(rate(x{code=~"5.."}[{{interval}}]))', max=0.01)
+    latency = Metric(name="latency", query="histogram_quantile(0.99, x)", max=2)
+    assert (kind_of(errors), kind_of(latency)) == ("error-rate", "latency")
