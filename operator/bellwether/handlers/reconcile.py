@@ -137,8 +137,9 @@ async def _measure(
     if not requests or spec.analysis is None:
         return ()
     prom = spec.analysis.prometheus
-    source = PrometheusSource(prom.url, parse_duration(prom.timeout), await _bearer_token(ctx, namespace, spec))
-    results = await measure(spec, name, namespace, requests, source, now)
+    token = await _bearer_token(ctx, namespace, spec)
+    async with PrometheusSource(prom.url, parse_duration(prom.timeout), token) as source:
+        results = await measure(spec, name, namespace, requests, source, now)
     for m in results:
         metrics.ANALYSIS_VERDICTS.labels(metric=m.metric, verdict=m.verdict).inc()
     return results
