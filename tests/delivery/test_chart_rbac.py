@@ -7,6 +7,7 @@ counts for nothing, and a binding to some other subject grants the operator noth
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,12 @@ def test_every_listed_resource_is_in_exactly_one_section() -> None:
         for r in per_resource
         if chart.SECTION_OF[r] in (chart.CLUSTER, chart.CLUSTER_WHEN_NAMESPACED, chart.PEERING_CLUSTER)
     } == CLUSTER_SCOPED
+
+
+def test_the_generator_rewrites_only_what_drifted(tmp_path: Path) -> None:
+    copy = tmp_path / "bellwether"
+    shutil.copytree(CHART, copy)
+    (copy / chart.RULES_TEMPLATE).write_text("{{/* edited by hand */}}\n")
+    assert chart.write(copy) == [copy / chart.RULES_TEMPLATE]
+    assert (copy / chart.RULES_TEMPLATE).read_text() == chart.rules_template()
+    assert chart.write(copy) == []
