@@ -1,0 +1,255 @@
+"""The user docs stay true to the code: reasons, the Argo CD snippet, the plugin's commands and output, links."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bellwether.api import ModelDeploymentStatus
+from bellwether.cli.control import ACTIONS, render_status
+from bellwether.cli.main import build_parser
+from bellwether.clusters.permissions import RULES
+
+sys.path.insert(0, str(Path(__file__).parent))
+from reasons import Reasons
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+HEALTH_LUA = ROOT / "deploy" / "argocd" / "health.lua"
+HEALTH_KEY = "resource.customizations.health.bellwether.dev_ModelDeployment"
+
+
+def code_blocks(text: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```", text, flags=re.S | re.M)
+
+
+def documented_reasons() -> set[str]:
+    """The first cell of every table row on the troubleshooting page, when it is one `Word`."""
+    text = (DOCS / "troubleshooting.md").read_text()
+    return set(re.findall(r"^\| `([A-Za-z0-9]+)` \|", text, flags=re.M))
+
+
+# Reasons
+
+
+def test_the_reason_collector_finds_reasons_however_the_code_passes_them() -> None:
+    emitted = Reasons().emitted()
+    assert "AnalysisFailed" in emitted  # roll_back(work, "AnalysisFailed", ...)
+    assert "ClusterError" in emitted  # Condition(reason=CLUSTER_ERROR), a module constant
+    assert "Complete" in emitted  # {...}.get(phase, "Complete") passed through a local variable
+    assert "InvalidSpec" in emitted  # Event("Warning", "InvalidSpec", ...) and Condition(reason="InvalidSpec")
+    assert "PhaseChanged" in emitted  # work.emit(type, "PhaseChanged", ...)
+    assert "Phase" not in emitted and "Progressing" not in emitted  # dict keys and phases are not reasons
+
+
+def test_the_reason_collector_refuses_a_reason_it_cannot_know(tmp_path: Path) -> None:
+    (tmp_path / "rollout").mkdir()
+    (tmp_path / "handlers").mkdir()
+    (tmp_path / "rollout" / "a.py").write_text(
+        "KNOWN = 'Known'\n"
+        "def emit(type_, reason, message): ...\n"
+        "def f(kind):\n"
+        "    emit('Normal', KNOWN, 'fine')\n"
+        "    emit('Normal', f'Made{kind}', 'not documentable')\n"
+    )
+    with pytest.raises(AssertionError, match="built at run time"):
+        Reasons(tmp_path).emitted()
+    (tmp_path / "rollout" / "a.py").write_text(
+        "def emit(type_, reason, message): ...\nemit('Normal', 'a sentence', '')\n"
+    )
+    with pytest.raises(AssertionError, match="is not a reason"):
+        Reasons(tmp_path).emitted()
+
+
+def test_every_reason_the_operator_writes_is_explained_in_troubleshooting() -> None:
+    emitted = Reasons().emitted()
+    missing = {reason: sorted(where) for reason, where in emitted.items() if reason not in documented_reasons()}
+    assert not missing, f"reasons emitted by the code but not in docs/troubleshooting.md: {missing}"
+
+
+# Argo CD
+
+
+def test_argocd_doc_snippet_is_the_shipped_health_check() -> None:
+    configmaps = [
+        doc
+        for block in code_blocks((DOCS / "argocd.md").read_text(), "yaml")
+        for doc in yaml.safe_load_all(block)
+        if doc and doc.get("kind") == "ConfigMap"
+    ]
+    assert [cm["metadata"]["name"] for cm in configmaps] == ["argocd-cm"]
+    assert configmaps[0]["data"][HEALTH_KEY] == HEALTH_LUA.read_text()
+
+
+def test_argocd_application_example_syncs_a_path_of_a_git_repository() -> None:
+    text = (ROOT / "examples" / "argocd-application.yaml").read_text()
+    app = yaml.safe_load(text)
+    assert (app["apiVersion"], app["kind"]) == ("argoproj.io/v1alpha1", "Application")
+    assert app["metadata"]["namespace"] == "argocd"
+    source, destination = app["spec"]["source"], app["spec"]["destination"]
+    assert source["repoURL"].endswith(".git") and source["path"] and source["targetRevision"]
+    assert destination["namespace"] and destination["server"]
+    assert app["spec"]["syncPolicy"]["automated"]["prune"] is False  # deleting a file must not take a model offline
+    for mentioned in ("deploy/argocd/health.lua", "docs/argocd.md", "examples/vllm-single-region.yaml"):
+        assert mentioned in text and (ROOT / mentioned).exists(), mentioned
+
+
+# kubectl plugin
+
+STATUS_EXAMPLE: dict[str, Any] = {
+    "metadata": {"name": "llama-chat", "namespace": "ml", "generation": 7},
+    "status": {
+        "observedGeneration": 7,
+        "phase": "Progressing",
+        "stableRevision": "7c9f2a1b0e",
+        "canaryRevision": "5d1e88f04a",
+        "wave": 0,
+        "step": 1,
+        "canaryWeight": 10,
+        "message": "step 2/5 in us-east: analysis 3/20 measurements successful",
+        "regionSummary": "0/2",
+        "regions": [
+            {"name": "us-east", "stableReady": 4, "canaryReady": 1, "weight": 10, "phase": "Analyzing"},
+            {"name": "eu-west", "stableReady": 2, "canaryReady": 0, "weight": 0, "phase": "Pending"},
+        ],
+        "analysis": [
+            {
+                "metric": "p99-latency",
+                "region": "us-east",
+                "verdict": "Successful",
+                "value": 1.82,
+                "baseline": 1.74,
+                "bound": "<= 1.5x stable",
+                "at": "2026-11-20T10:04:30Z",
+            },
+            {
+                "metric": "error-rate",
+                "region": "us-east",
+                "verdict": "Successful",
+                "value": 0.0031,
+                "bound": "<= 0.01",
+                "at": "2026-11-20T10:04:30Z",
+            },
+            {
+                "metric": "p99-latency",
+                "region": "us-east",
+                "verdict": "Successful",
+                "value": 1.79,
+                "baseline": 1.77,
+                "bound": "<= 1.5x stable",
+                "at": "2026-11-20T10:05:00Z",
+            },
+            {
+                "metric": "error-rate",
+                "region": "us-east",
+                "verdict": "Inconclusive",
+                "bound": "<= 0.01",
+                "reason": "canary query failed: timeout",
+                "at": "2026-11-20T10:05:00Z",
+            },
+        ],
+        "conditions": [
+            {
+                "type": "Available",
+                "status": "True",
+                "reason": "AllRegionsServing",
+                "message": "every region has its replicas ready",
+            },
+            {
+                "type": "Progressing",
+                "status": "True",
+                "reason": "RolloutInProgress",
+                "message": "step 2/5 in us-east: analysis 3/20 measurements successful",
+            },
+            {"type": "Degraded", "status": "False", "reason": "Healthy", "message": ""},
+        ],
+    },
+}
+
+
+def test_kubectl_plugin_doc_shows_the_real_status_output() -> None:
+    ModelDeploymentStatus.model_validate(STATUS_EXAMPLE["status"])
+    text = (DOCS / "kubectl-plugin.md").read_text()
+    expected = "$ kubectl bellwether status llama-chat -n ml\n" + render_status(STATUS_EXAMPLE) + "\n"
+    assert expected in code_blocks(text, "console")
+
+
+def test_kubectl_plugin_doc_covers_every_command_and_flag() -> None:
+    text = (DOCS / "kubectl-plugin.md").read_text()
+    parser = build_parser("kubectl bellwether", modules=("bellwether.cli.control",))
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == {"status", *ACTIONS}
+    for name, command in sub.choices.items():
+        assert f"`kubectl bellwether {name} NAME" in text, name
+        for action in command._actions:
+            for flag in action.option_strings:
+                if flag not in ("-h", "--help"):
+                    assert re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text), (name, flag)
+
+
+# Multi-region
+
+# What only the home cluster needs: the ModelDeployment itself, Secrets, Events (posted on the
+# ModelDeployment) and what kopf uses. Everything else the operator does in a remote region too.
+HOME_ONLY = {
+    "modeldeployments",
+    "modeldeployments/status",
+    "secrets",
+    "events",
+    "customresourcedefinitions",
+    "namespaces",
+    "kopfpeerings",
+    "clusterkopfpeerings",
+}
+
+
+def test_multi_region_doc_grants_the_remote_identity_exactly_what_the_operator_uses() -> None:
+    docs = [d for b in code_blocks((DOCS / "multi-region.md").read_text(), "yaml") for d in yaml.safe_load_all(b) if d]
+    roles = [d for d in docs if d.get("kind") == "Role"]
+    assert len(roles) == 1
+    granted = {
+        (g, r, v)
+        for rule in roles[0]["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+    used = {
+        (g, r, v)
+        for rule in RULES
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        if r not in HOME_ONLY
+        for v in rule["verbs"]
+    }
+    assert granted == used
+    assert {r for rule in RULES for r in rule["resources"]} >= HOME_ONLY  # every exclusion names a rule that exists
+
+
+# Links
+
+
+@pytest.mark.parametrize("page", ["README.md", *sorted(f"docs/{p.name}" for p in DOCS.glob("*.md"))])
+def test_relative_links_point_at_files_that_exist(page: str) -> None:
+    path = ROOT / page
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text()):
+        if "://" in target:
+            continue
+        assert (path.parent / target).exists(), f"{page} links to {target}"
+
+
+def test_readme_starts_with_the_two_set_up_commands() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert lines[:5] == [
+        "# Bellwether",
+        "",
+        "```bash",
+        "pip install -e . && bellwether demo          # a full canary rollout and an automatic rollback, simulated",
+        "bash .ci/run                                 # installs the test tools (prometheus, helm) and runs the suite",
+    ]
