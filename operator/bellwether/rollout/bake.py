@@ -1,12 +1,19 @@
-"""After full promotion: keep judging for bakeTime; a failure reverts to the previous revision."""
+"""After full promotion: keep judging for bakeTime; a failure reverts to the previous revision.
+
+The previous revision has no pods any more, so the bake compares with stable's last measured values
+(see `AnalysisRequest.reference`). Like a step, the bake counts from the end of warm-up and ends only
+with a Successful measurement of every metric in every region.
+"""
 
 from __future__ import annotations
 
 from bellwether.api.units import parse_duration
-from bellwether.rollout.clock import elapsed
-from bellwether.rollout.judging import count, describe, record
+from bellwether.rollout.due import references
+from bellwether.rollout.judging import reset, weigh
+from bellwether.rollout.pausing import clear_pause, pause_inconclusive, paused
 from bellwether.rollout.rollback import revert_bake
 from bellwether.rollout.state import Work
+from bellwether.rollout.window import analysis_start
 
 
 def bake(work: Work) -> None:
@@ -16,18 +23,32 @@ def bake(work: Work) -> None:
     if p.bake_started_at is None:
         return
     if analysis is None or p.previous_revision is None:
-        p.bake_started_at = None
+        finish_bake(work)
         return
-    regions = [r.name for r in work.spec.regions]
-    worst = count(work, record(work, regions, p.bake_started_at))
-    if p.failures > analysis.failure_limit:
-        detail = describe(worst) if worst is not None else "analysis failed"
-        revert_bake(work, f"{detail}; {p.failures} failed > failureLimit {analysis.failure_limit}")
-        return
-    if elapsed(p.bake_started_at, work.now) >= parse_duration(work.spec.rollout.bake_time):
-        p.bake_started_at = None
-        p.previous_revision = None
-        p.failures = p.inconclusives = p.successes = 0
-        work.emit("Normal", "BakeSucceeded", f"{st.stable_revision} baked for {work.spec.rollout.bake_time}")
+    if paused(work):
+        st.phase = "Paused"
         return
     st.phase = "Progressing"
+    regions = [r.name for r in work.spec.regions]
+    start = analysis_start(work.spec, st) or p.bake_started_at
+    weighed = weigh(work, regions, start, parse_duration(work.spec.rollout.bake_time), references(st))
+    if weighed.outcome == "failed":
+        revert_bake(work, "BakeFailed", weighed.why)
+    elif weighed.outcome == "inconclusive":
+        if analysis.on_inconclusive == "rollback":
+            revert_bake(work, "BakeInconclusive", weighed.why)
+        else:
+            pause_inconclusive(work, weighed.why)
+    elif weighed.outcome == "passed":
+        finish_bake(work, "BakeSucceeded", f"{st.stable_revision} baked for {work.spec.rollout.bake_time}")
+
+
+def finish_bake(work: Work, reason: str | None = None, message: str = "") -> None:
+    """The baked revision stays; the one before it is only history now."""
+    p = work.status.progress
+    p.bake_started_at = None
+    p.previous_revision = None
+    reset(work)
+    clear_pause(work)
+    if reason is not None:
+        work.emit("Normal", reason, message)

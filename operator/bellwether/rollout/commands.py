@@ -1,8 +1,15 @@
-"""Manual commands: each id is consumed once (recorded in status), so a restart never re-applies one."""
+"""Manual commands: each id is consumed once (recorded in status), so a restart never re-applies one.
+
+They act on a canary in progress and on a bake: pause and resume it, promote (a bake: accept the
+revision now), abort (a bake: revert to the previous revision).
+"""
 
 from __future__ import annotations
 
-from bellwether.rollout.rollback import roll_back
+from bellwether.rollout.bake import finish_bake
+from bellwether.rollout.judging import reset
+from bellwether.rollout.pausing import clear_pause
+from bellwether.rollout.rollback import revert_bake, roll_back
 from bellwether.rollout.state import Work
 
 
@@ -14,13 +21,13 @@ def apply_command(work: Work) -> None:
         return
     p.last_command = command.id
     action = command.action
-    active = st.canary_revision is not None
+    baking = st.canary_revision is None and p.bake_started_at is not None
     if action == "retry":
         if p.rolled_back_revision is not None:
             work.emit("Normal", "Retry", f"retrying {p.rolled_back_revision}")
             p.rolled_back_revision = None
         return
-    if not active:
+    if st.canary_revision is None and not baking:
         work.emit("Normal", "CommandIgnored", f"{action}: no rollout in progress")
         return
     if action == "pause":
@@ -28,21 +35,26 @@ def apply_command(work: Work) -> None:
         st.phase = "Paused"
         work.emit("Normal", "Paused", "paused by user")
     elif action == "resume":
-        p.paused_by_user = False
+        clear_pause(work)
         p.inconclusives = 0
-        work.emit("Normal", "Resumed", "resumed by user")
+        work.emit("Normal", "Resumed", "resumed by user: analysis measures again")
     elif action == "abort":
-        roll_back(work, "Aborted", "aborted by user")
+        if baking:
+            revert_bake(work, "Aborted", "aborted by user")
+        else:
+            roll_back(work, "Aborted", "aborted by user")
+    elif baking:
+        finish_bake(work, "BakeEnded", f"{st.stable_revision} accepted by user ({action}): bake ended early")
     elif action == "promote":
-        p.paused_by_user = False
+        clear_pause(work)
         steps = work.spec.rollout.steps
         if st.step < len(steps):
             st.step += 1
             p.step_started_at = work.stamp
-            p.failures = p.inconclusives = p.successes = 0
+            reset(work)
         work.emit("Normal", "PromotedStep", "step promoted by user")
     elif action == "promote-full":
-        p.paused_by_user = False
+        clear_pause(work)
         st.wave = len(work.spec.waves()) - 1
         st.step = len(work.spec.rollout.steps)
         p.step_started_at = work.stamp

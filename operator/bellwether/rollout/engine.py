@@ -14,12 +14,15 @@ from bellwether.api.units import parse_duration
 from bellwether.rollout.bake import bake
 from bellwether.rollout.clock import elapsed
 from bellwether.rollout.commands import apply_command
+from bellwether.rollout.due import seconds_until_due
+from bellwether.rollout.pausing import paused
 from bellwether.rollout.plans import all_plans, ready
 from bellwether.rollout.rollback import start_canary
 from bellwether.rollout.state import DraftStatus, Work
 from bellwether.rollout.steps import advance
 from bellwether.rollout.summary import summarise
 from bellwether.rollout.types import Decision, Observations
+from bellwether.rollout.window import analysis_start
 
 WAIT_FOR_PODS_SECONDS = 5.0
 IDLE_SECONDS = 300.0
@@ -57,7 +60,7 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
         advance(work)
     else:
         bake(work)
-    _settle(work, target)
+    _settle(work, target, status)
     if st.progress.draining_revision is not None and _drained(work):
         st.progress.draining_revision = None
         st.progress.draining_template = None
@@ -73,19 +76,46 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
     return Decision(final, all_plans(spec, final, obs), tuple(work.events), _requeue(work))
 
 
-def _settle(work: Work, target: str) -> None:
-    """The phase when no canary is moving: Healthy once every region serves stable, else still deploying."""
+def _settle(work: Work, target: str, before: ModelDeploymentStatus) -> None:
+    """The phase when no canary is moving and nothing bakes.
+
+    Healthy once every region serves stable. Short of that, a revision still being deployed (first
+    deploy, scaling, a rollback draining) is Progressing; one that was serving in full and has lost
+    ready replicas or a region since, with no spec change, is Degraded (DESIGN.md §3: Argo CD shows
+    it as Degraded) until they are back.
+    """
     st = work.status
     if st.canary_revision is not None or st.progress.bake_started_at is not None:
         return
     if st.progress.rolled_back_revision is not None and st.progress.rolled_back_revision == target:
         st.phase = "RolledBack"
         return
-    short = [r.name for r in work.spec.regions if ready(work.obs, r.name, st.stable_revision) < r.replicas]
-    st.phase = "Progressing" if short else "Healthy"
-    if short:
-        work.waiting_on_pods = True
-        st.message = f"waiting for {st.stable_revision} pods in {', '.join(short)}"
+    short = [r for r in work.spec.regions if ready(work.obs, r.name, st.stable_revision) < r.replicas]
+    if not short:
+        st.phase = "Healthy"
+        return
+    work.waiting_on_pods = True
+    was_serving = (
+        before.phase in ("Healthy", "Degraded")
+        and before.observed_generation == work.obs.generation
+        and before.stable_revision == st.stable_revision
+    )
+    if not was_serving:
+        st.phase = "Progressing"
+        st.message = f"waiting for {st.stable_revision} pods in {', '.join(r.name for r in short)}"
+        return
+    lost, problems = [], []
+    for r in short:
+        seen = work.obs.regions.get(r.name)
+        if seen is None or not seen.reachable:
+            lost.append(r.name)
+            problems.append(f"{r.name} unreachable ({(seen.error if seen is not None else None) or 'not observed'})")
+        else:
+            have = ready(work.obs, r.name, st.stable_revision)
+            problems.append(f"{r.name} has {have}/{r.replicas} ready replicas of {st.stable_revision}")
+    st.phase = "Degraded"
+    st.message = "degraded: " + "; ".join(problems)
+    work.degraded = ("RegionUnreachable" if len(lost) == len(short) else "ReplicasUnavailable", st.message)
 
 
 def _drained(work: Work) -> bool:
@@ -98,22 +128,32 @@ def _requeue(work: Work) -> float:
     p = st.progress
     if work.waiting_on_pods or p.draining_revision is not None:
         return WAIT_FOR_PODS_SECONDS
-    interval = parse_duration(spec.analysis.interval) if spec.analysis is not None else IDLE_SECONDS
-    if p.bake_started_at is not None:
-        left = parse_duration(spec.rollout.bake_time) - elapsed(p.bake_started_at, work.now)
-        return max(1.0, min(interval, left))
-    if st.canary_revision is None:
+    if st.canary_revision is None and p.bake_started_at is None:
         return IDLE_SECONDS
-    if p.paused_by_user:
+    if paused(work):
         return PAUSED_SECONDS
+    interval = parse_duration(spec.analysis.interval) if spec.analysis is not None else IDLE_SECONDS
+    due = seconds_until_due(spec, st, work.now)
+    start = analysis_start(spec, st)
+    if p.bake_started_at is not None:
+        return _sooner(due, parse_duration(spec.rollout.bake_time) - elapsed(start, work.now), interval)
     steps = spec.rollout.steps
     if st.step < len(steps):
         step = steps[st.step]
-        spent = elapsed(p.step_started_at, work.now)
         if step.pause is not None:
             if step.pause.duration is None:
                 return PAUSED_SECONDS
-            return max(1.0, parse_duration(step.pause.duration) - spent)
+            return max(1.0, parse_duration(step.pause.duration) - elapsed(p.step_started_at, work.now))
         if step.analysis is not None:
-            return max(1.0, min(interval, parse_duration(step.analysis.duration) - spent))
+            return _sooner(due, parse_duration(step.analysis.duration) - elapsed(start, work.now), interval)
     return WAIT_FOR_PODS_SECONDS
+
+
+def _sooner(due: float | None, left: float, fallback: float) -> float:
+    """Wake for the next measurement or the end of the duration, whichever comes first.
+
+    Once the duration is over (missing evidence keeps the analysis going) only measurements matter:
+    never a busy loop.
+    """
+    waits = [w for w in (due, left if left > 0 else None) if w is not None]
+    return max(1.0, min(waits)) if waits else fallback

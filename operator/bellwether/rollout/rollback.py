@@ -5,6 +5,8 @@ from __future__ import annotations
 from bellwether.api import HistoryEntry, Template
 from bellwether.api.status import MAX_HISTORY
 from bellwether.api.units import parse_duration
+from bellwether.rollout.judging import reset
+from bellwether.rollout.pausing import clear_pause
 from bellwether.rollout.state import Work
 
 
@@ -27,10 +29,11 @@ def start_canary(work: Work, revision: str, template: Template) -> None:
     p = st.progress
     p.rollout_started_at = p.step_started_at = p.wave_started_at = work.stamp
     p.ready_since = None
-    p.failures = p.inconclusives = p.successes = 0
+    reset(work)
     p.promoted_regions = []
-    p.paused_by_user = False
+    clear_pause(work)
     p.bake_started_at = None
+    p.previous_revision = None
     p.rollback_reason = p.rollback_message = None
     p.rolled_back_revision = None  # a new revision supersedes the one rolled back
 
@@ -47,7 +50,7 @@ def roll_back(work: Work, reason: str, message: str) -> None:
     p.rolled_back_revision = canary
     p.rollback_reason, p.rollback_message = reason, message
     p.canary_template = None
-    p.paused_by_user = False
+    clear_pause(work)
     p.promoted_regions = []
     st.canary_revision = None
     st.wave = st.step = st.canary_weight = 0
@@ -68,15 +71,16 @@ def promote_fully(work: Work, revision: str, template: Template) -> None:
     p.canary_template = None
     p.previous_revision = previous
     p.promoted_regions = []
-    p.failures = p.inconclusives = p.successes = 0
+    reset(work)
+    clear_pause(work)
     baking = work.spec.analysis is not None and previous is not None and _bake_seconds(work) > 0
     p.bake_started_at = work.stamp if baking else None
     st.phase = "Progressing" if baking else "Healthy"
     work.emit("Normal", "Promoted", f"{revision} promoted in every region" + (", baking" if baking else ""))
 
 
-def revert_bake(work: Work, message: str) -> None:
-    """A failed bake: the previous revision (from history) becomes stable again."""
+def revert_bake(work: Work, reason: str, message: str) -> None:
+    """A failed (or aborted) bake: the previous revision (from history) becomes stable again."""
     st = work.status
     p = st.progress
     bad = st.stable_revision
@@ -90,11 +94,13 @@ def revert_bake(work: Work, message: str) -> None:
     p.draining_revision = bad
     p.draining_template = bad_entry.template if bad_entry is not None else None
     p.rolled_back_revision = bad
-    p.rollback_reason, p.rollback_message = "BakeFailed", message
+    p.rollback_reason, p.rollback_message = reason, message
     p.bake_started_at = None
     p.previous_revision = None
+    reset(work)
+    clear_pause(work)
     st.phase = "RolledBack"
-    work.emit("Warning", "RolledBack", f"bake of {bad} failed, reverted to {previous}: {message}")
+    work.emit("Warning", "RolledBack", f"{bad} reverted to {previous} during bake: {message}")
 
 
 def _bake_seconds(work: Work) -> float:

@@ -53,7 +53,7 @@ class Work:
     now: datetime
     events: list[Event] = field(default_factory=list)
     waiting_on_pods: bool = False
-    new_measurements: list[str] = field(default_factory=list)  # keys of measurements first seen now
+    degraded: tuple[str, str] | None = None  # (reason, message) when a settled revision is not fully serving
 
     @property
     def stamp(self) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from bellwether.api.units import format_duration, parse_duration
 from bellwether.rollout.clock import elapsed
-from bellwether.rollout.judging import count, describe, last_failure, record
+from bellwether.rollout.judging import reset, weigh
+from bellwether.rollout.pausing import pause_inconclusive, paused
 from bellwether.rollout.plans import ready
 from bellwether.rollout.replicas import split
 from bellwether.rollout.rollback import promote_fully, roll_back
 from bellwether.rollout.state import Work
+from bellwether.rollout.window import analysis_start
 
 
 def wave_regions(work: Work) -> list[str]:
@@ -41,7 +43,7 @@ def _next_step(work: Work) -> None:
     st.step += 1
     p = st.progress
     p.step_started_at = work.stamp
-    p.failures = p.inconclusives = p.successes = 0
+    reset(work)
 
 
 def _pods_problem(work: Work, regions: list[str]) -> tuple[str, str]:
@@ -76,28 +78,26 @@ def _wait_for_pods(work: Work, regions: list[str], weight: int) -> bool:
 
 
 def _analysis(work: Work, duration: str, regions: list[str]) -> bool:
-    """Judge the step's measurements; True when the step's duration passed without too many failures."""
+    """Judge the step's measurements; True once the duration has passed since warm-up, with evidence.
+
+    Too many failures roll back; too many inconclusive results pause or roll back, as the spec says.
+    """
     spec_analysis = work.spec.analysis
     p = work.status.progress
     if spec_analysis is None:
         return True
-    worst = count(work, record(work, regions, p.step_started_at))
-    if p.failures > spec_analysis.failure_limit:
-        failed = worst or last_failure(work, regions, p.step_started_at)
-        detail = describe(failed) if failed is not None else "analysis failed"
-        roll_back(work, "AnalysisFailed", f"{detail}; {p.failures} failed > failureLimit {spec_analysis.failure_limit}")
-        return False
-    if p.inconclusives > spec_analysis.inconclusive_limit:
-        why = f"{p.inconclusives} inconclusive measurements > inconclusiveLimit {spec_analysis.inconclusive_limit}"
+    if p.step_started_at is None:
+        p.step_started_at = work.stamp  # a lost timestamp restarts the step's clock, never skips it
+    start = analysis_start(work.spec, work.status) or p.step_started_at
+    weighed = weigh(work, regions, start, parse_duration(duration))
+    if weighed.outcome == "failed":
+        roll_back(work, "AnalysisFailed", weighed.why)
+    elif weighed.outcome == "inconclusive":
         if spec_analysis.on_inconclusive == "rollback":
-            roll_back(work, "AnalysisInconclusive", why)
+            roll_back(work, "AnalysisInconclusive", weighed.why)
         else:
-            p.paused_by_user = True
-            p.inconclusives = 0
-            work.status.phase = "Paused"
-            work.emit("Warning", "Paused", f"{why}: paused, `bellwether resume` or `promote` to continue")
-        return False
-    return elapsed(p.step_started_at, work.now) >= parse_duration(duration)
+            pause_inconclusive(work, weighed.why)
+    return weighed.outcome == "passed"
 
 
 def advance(work: Work) -> None:
@@ -108,7 +108,7 @@ def advance(work: Work) -> None:
     for _ in range(len(steps) * len(waves) + len(waves) + 1):
         if st.canary_revision is None or st.phase in ("RolledBack",):
             return
-        if st.progress.paused_by_user:
+        if paused(work):
             st.phase = "Paused"
             return
         st.phase = "Progressing"

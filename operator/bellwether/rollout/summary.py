@@ -5,9 +5,12 @@ from __future__ import annotations
 from bellwether.api import RegionStatus
 from bellwether.api.status import RegionPhase
 from bellwether.api.units import parse_duration
+from bellwether.rollout.clock import elapsed
 from bellwether.rollout.conditions import set_condition
+from bellwether.rollout.judging import no_evidence
 from bellwether.rollout.plans import canary_weight_in, ready, wave_of
 from bellwether.rollout.state import Work
+from bellwether.rollout.window import analysis_start
 
 
 def _region_phase(work: Work, name: str) -> RegionPhase:
@@ -18,7 +21,11 @@ def _region_phase(work: Work, name: str) -> RegionPhase:
     if st.phase == "RolledBack":
         return "RolledBack"
     if st.canary_revision is None:
-        return "Baking" if st.progress.bake_started_at else "Healthy"
+        if st.progress.bake_started_at:
+            return "Paused" if st.phase == "Paused" else "Baking"
+        return (
+            "Healthy" if ready(work.obs, name, st.stable_revision) >= work.spec.region(name).replicas else "Progressing"
+        )
     wave = wave_of(work.spec, name)
     if wave < st.wave:
         return "Promoted"
@@ -32,32 +39,62 @@ def _region_phase(work: Work, name: str) -> RegionPhase:
     return "Progressing"
 
 
+def _analysis_progress(work: Work, regions: list[str], duration: float, counted: str) -> str:
+    """How far an analysis is: warming up, counting, or past its duration and still short of evidence."""
+    st = work.status
+    start = analysis_start(work.spec, st)
+    if start is not None and elapsed(start, work.now) < 0:
+        return f"canary warming up until {start}, analysis starts then"
+    if elapsed(start, work.now) >= duration:
+        lacking = no_evidence(work, regions, start)
+        if lacking is not None:
+            return f"{counted}; duration over but {lacking} yet"
+    return counted
+
+
 def _message(work: Work) -> str:
     st = work.status
     p = st.progress
     if st.phase == "RolledBack":
         return f"rolled back {p.rolled_back_revision}: {p.rollback_message}"
+    if p.paused_reason is not None:
+        where = f"baking {st.stable_revision}" if st.canary_revision is None else _where(work)
+        return f"{where}: paused ({p.paused_reason}): {p.paused_message}; `bellwether resume` measures again"
     if st.canary_revision is None:
         if p.bake_started_at is not None:
-            return f"baking {st.stable_revision}: {p.successes} successful, {p.failures} failed measurements"
+            if p.paused_by_user:
+                return f"baking {st.stable_revision}: paused"
+            counted = f"{p.successes} successful, {p.failures} failed measurements"
+            regions = [r.name for r in work.spec.regions]
+            bake_time = parse_duration(work.spec.rollout.bake_time)
+            return f"baking {st.stable_revision}: {_analysis_progress(work, regions, bake_time, counted)}"
         return f"{st.stable_revision} serving in every region"
     steps = work.spec.rollout.steps
-    regions = ", ".join(work.spec.waves()[st.wave])
-    where = f"step {min(st.step + 1, len(steps))}/{len(steps)} in {regions}"
+    regions = work.spec.waves()[st.wave]
+    where = _where(work)
     if st.step >= len(steps):
-        return f"promoting {st.canary_revision} in {regions}"
+        return f"promoting {st.canary_revision} in {', '.join(regions)}"
     step = steps[st.step]
     if p.paused_by_user:
         return f"{where}: paused"
     if step.analysis is not None and work.spec.analysis is not None:
-        per_region = max(1, int(parse_duration(step.analysis.duration) // parse_duration(work.spec.analysis.interval)))
-        total = per_region * len(work.spec.waves()[st.wave]) * len(work.spec.analysis.metrics)
-        return f"{where}: analysis {p.successes}/{total} measurements successful"
+        duration = parse_duration(step.analysis.duration)
+        per_region = max(1, int(duration // parse_duration(work.spec.analysis.interval)))
+        total = per_region * len(regions) * len(work.spec.analysis.metrics)
+        counted = f"analysis {p.successes}/{total} measurements successful"
+        return f"{where}: {_analysis_progress(work, regions, duration, counted)}"
     if step.pause is not None:
         return f"{where}: paused" + ("" if step.pause.duration is None else f" for {step.pause.duration}")
     if st.message and st.message.startswith("waiting"):
         return f"{where}: {st.message}"
     return f"{where}: canary at {st.canary_weight}%"
+
+
+def _where(work: Work) -> str:
+    st = work.status
+    steps = work.spec.rollout.steps
+    regions = ", ".join(work.spec.waves()[st.wave])
+    return f"step {min(st.step + 1, len(steps))}/{len(steps)} in {regions}"
 
 
 def summarise(work: Work, waiting: str | None) -> None:
@@ -102,22 +139,28 @@ def summarise(work: Work, waiting: str | None) -> None:
         gen,
     )
     moving = st.phase in ("Progressing", "Paused")
+    progressing_reason = {
+        "Paused": st.progress.paused_reason or "Paused",
+        "RolledBack": "RolledBack",
+        "Progressing": "RolloutInProgress",
+        "Degraded": "Degraded",
+    }.get(st.phase, "Complete")
     conditions = set_condition(
-        conditions,
-        "Progressing",
-        "True" if moving else "False",
-        {"Paused": "Paused", "RolledBack": "RolledBack", "Progressing": "RolloutInProgress"}.get(st.phase, "Complete"),
-        st.message or "",
-        now,
-        gen,
+        conditions, "Progressing", "True" if moving else "False", progressing_reason, st.message or "", now, gen
     )
-    degraded = st.phase == "RolledBack"
+    if st.phase == "RolledBack":
+        degraded: tuple[str, str] | None = (
+            st.progress.rollback_reason or "RolledBack",
+            st.progress.rollback_message or "",
+        )
+    else:
+        degraded = work.degraded if st.phase == "Degraded" else None
     conditions = set_condition(
         conditions,
         "Degraded",
         "True" if degraded else "False",
-        (st.progress.rollback_reason or "RolledBack") if degraded else "Healthy",
-        (st.progress.rollback_message or "") if degraded else "",
+        degraded[0] if degraded else "Healthy",
+        degraded[1] if degraded else "",
         now,
         gen,
     )

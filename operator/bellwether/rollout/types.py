@@ -54,17 +54,30 @@ class Observations:
 
 @dataclass(frozen=True)
 class AnalysisRequest:
-    """Measure every metric in `region`: canary revision vs stable revision over the last `window` seconds.
+    """Measure every metric of the spec once in `region`, over the last `window_seconds`.
 
-    `warmup_until` is when the canary's pods in the region finished warming up (ISO 8601); a measurement
-    whose window starts earlier is Inconclusive, never Successful.
+    `canary_revision` is the revision being judged: the canary during a step, the newly promoted
+    stable revision during bake time.
+
+    `stable_revision` is the live baseline to compare with over the same window and region, or None
+    when no revision serves beside the judged one: during bake (the previous revision has no pods
+    left) and in an analysis step at 100% (stable takes no traffic). Then a baseline bound compares
+    with `reference` instead: metric name -> the stable value last measured for that metric in this
+    region (the newest measurement in status with a baseline). A metric absent from `reference` has
+    no known stable value, so its baseline bound cannot be judged (Inconclusive, never Successful).
+    `reference` may be given with a live baseline too; it is only for when there is none.
+
+    `warmup_until` is when the canary's pods in the region finished warming up (ISO 8601). The
+    engine asks for no window that starts earlier; a measurement whose window does anyway is
+    Inconclusive, never Successful.
     """
 
     region: str
     canary_revision: str
-    stable_revision: str
+    stable_revision: str | None
     window_seconds: float
     warmup_until: str
+    reference: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

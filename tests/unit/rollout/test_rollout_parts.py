@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import doctest
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from world import World, make_spec, revision
@@ -37,13 +37,17 @@ def test_analysis_is_due_every_interval_in_the_wave_regions_only() -> None:
     assert analysis_due(world.spec, world.status, world.now) == []
     world.change(version="v2")
     world.run_until(lambda w: w.status.step == 1)
+    started = datetime.fromisoformat(world.status.progress.step_started_at or "")
+    # The first window is a whole interval of the step: nothing is measured at its very start.
+    assert analysis_due(world.spec, world.status, started + timedelta(seconds=29)) == []
+    world.now = started + timedelta(seconds=30)
     due = analysis_due(world.spec, world.status, world.now)
     assert [(r.region, r.canary_revision, r.stable_revision) for r in due] == [
         ("a", revision(world.spec), world.status.stable_revision)
     ]
     world.step()  # measured now
-    assert analysis_due(world.spec, world.status, world.now - timedelta(seconds=10) + timedelta(seconds=20)) == []
-    assert len(analysis_due(world.spec, world.status, world.now + timedelta(seconds=30))) == 1
+    assert analysis_due(world.spec, world.status, world.now + timedelta(seconds=10)) == []
+    assert len(analysis_due(world.spec, world.status, world.now + timedelta(seconds=20))) == 1
 
 
 def test_requeue_is_short_while_waiting_on_pods_and_the_interval_during_analysis() -> None:

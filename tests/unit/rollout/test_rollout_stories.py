@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from world import World, make_spec, revision
+from world import World, condition, deployed, make_spec, phase, revision
 
 from bellwether.api.status import Verdict
 from bellwether.rollout import decide
@@ -17,21 +17,6 @@ STEPS: list[dict[str, Any]] = [
     {"setWeight": 50},
     {"analysis": {"duration": "1m"}},
 ]
-
-
-def deployed(world: World) -> World:
-    world.settle()
-    assert phase(world) == "Healthy"
-    return world
-
-
-def phase(world: World) -> str:
-    return world.status.phase
-
-
-def condition(world: World, kind: str) -> tuple[str, str, str]:
-    c = next(c for c in world.status.conditions if c.type == kind)
-    return c.status, c.reason, c.message
 
 
 def test_first_revision_goes_straight_to_stable_everywhere() -> None:

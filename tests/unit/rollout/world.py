@@ -2,7 +2,9 @@
 
 It applies a decision's region plans the way Kubernetes would (new pods become ready `start_seconds`
 after they are asked for; pods beyond a region's pod capacity stay unschedulable; removed revisions
-disappear at once) and feeds the engine the measurements a test's `judge` returns.
+disappear at once) and feeds the engine the measurements a test's `judge` returns. Like the real measure step, a window
+that starts before the canary's warm-up ended is Inconclusive whatever the judge says, and a live
+stable revision's value is recorded as the measurement's baseline (`stable_values`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from bellwether.rollout.types import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-Judge = Callable[[AnalysisRequest, str, datetime], Verdict]
+Judge = Callable[[AnalysisRequest, str, datetime], Verdict | tuple[Verdict, str]]  # a verdict, or one with its reason
+WARMING = "canary still warming up"
 
 
 def passing(_req: AnalysisRequest, _metric: str, _now: datetime) -> Verdict:
@@ -43,6 +46,8 @@ def make_spec(
     bake_time: str = "0s",
     progress_deadline: str = "10m",
     router: str = "replicas",
+    warmup_seconds: int = 0,
+    metrics: list[str] | None = None,
 ) -> ModelDeploymentSpec:
     rollout: dict[str, Any] = {"maxSurge": max_surge, "bakeTime": bake_time, "progressDeadline": progress_deadline}
     if steps is not None:
@@ -54,7 +59,11 @@ def make_spec(
         traffic["gatewayAPI"] = {"parentRefs": [{"name": "gw"}]}
     doc: dict[str, Any] = {
         "model": {"name": "llama", "version": version, "uri": "s3://models/llama"},
-        "runtime": {"image": "vllm/vllm-openai:v1", "warmupSeconds": 0, "resources": {"gpu": {"count": 1}}},
+        "runtime": {
+            "image": "vllm/vllm-openai:v1",
+            "warmupSeconds": warmup_seconds,
+            "resources": {"gpu": {"count": 1}},
+        },
         "regions": [{"name": n, "replicas": r} for n, r in regions.items()],
         "traffic": traffic,
         "rollout": rollout,
@@ -62,7 +71,7 @@ def make_spec(
             "prometheus": {"url": "http://prometheus:9090"},
             "interval": "30s",
             "failureLimit": 1,
-            "metrics": [{"name": "error-rate", "query": "sum(x)", "max": 0.01}],
+            "metrics": [{"name": m, "query": "sum(x)", "max": 0.01} for m in metrics or ["error-rate"]],
         }
         | (analysis or {}),
     }
@@ -94,6 +103,9 @@ class World:
     generation: int = 1
     command: ManualCommand | None = None
     decisions: list[Decision] = field(default_factory=list)
+    requests: list[AnalysisRequest] = field(default_factory=list)  # every analysis request, in order
+    measured: list[Measurement] = field(default_factory=list)  # every measurement fed to the engine
+    stable_values: dict[str, float] = field(default_factory=dict)  # metric -> what a live stable measures
     check_replay: bool = False
 
     def ready(self, region: str, rev: str | None) -> int:
@@ -121,13 +133,21 @@ class World:
 
     def measure(self) -> tuple[Measurement, ...]:
         assert self.spec.analysis is not None
-        return tuple(
-            Measurement(
-                metric=m.name, region=req.region, verdict=self.judge(req, m.name, self.now), at=self.now.isoformat()
-            )
-            for req in analysis_due(self.spec, self.status, self.now)
-            for m in self.spec.analysis.metrics
-        )
+        requests = analysis_due(self.spec, self.status, self.now)
+        self.requests += requests
+        measured = tuple(self._measure(req, m.name) for req in requests for m in self.spec.analysis.metrics)
+        self.measured += measured
+        return measured
+
+    def _measure(self, req: AnalysisRequest, metric: str) -> Measurement:
+        window_start = self.now - timedelta(seconds=req.window_seconds)
+        judged = self.judge(req, metric, self.now)
+        verdict, reason = judged if isinstance(judged, tuple) else (judged, None)
+        if window_start < datetime.fromisoformat(req.warmup_until):
+            verdict, reason = "Inconclusive", WARMING
+        baseline = self.stable_values.get(metric) if req.stable_revision is not None else None
+        at = self.now.isoformat()
+        return Measurement(metric=metric, region=req.region, verdict=verdict, baseline=baseline, reason=reason, at=at)
 
     def apply(self, decision: Decision) -> None:
         for plan in decision.regions:
@@ -200,3 +220,24 @@ def make_spec_like(spec: ModelDeploymentSpec, **changes: Any) -> ModelDeployment
         changes.pop("replicas")
     assert not changes, changes
     return parse_spec(doc)
+
+
+def deployed(world: World) -> World:
+    """The story's starting point: the first revision serving everywhere."""
+    world.settle()
+    assert world.status.phase == "Healthy"
+    return world
+
+
+def phase(world: World) -> str:
+    return world.status.phase
+
+
+def condition(world: World, kind: str) -> tuple[str, str, str]:
+    """(status, reason, message) of a condition, as `kubectl describe` shows it."""
+    c = next(c for c in world.status.conditions if c.type == kind)
+    return c.status, c.reason, c.message
+
+
+def events(world: World, reason: str) -> list[str]:
+    return [e.message for d in world.decisions for e in d.events if e.reason == reason]
