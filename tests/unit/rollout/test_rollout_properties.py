@@ -7,9 +7,11 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from world import World, make_spec
+from world import WARMING, World, make_spec
 
+from bellwether.api import ModelDeploymentStatus
 from bellwether.api.status import Verdict
+from bellwether.rollout.clock import parse
 from bellwether.rollout.types import AnalysisRequest, ManualCommand
 
 MAX_DECISIONS = 600
@@ -35,12 +37,30 @@ scenario = st.fixed_dictionaries(
         "steps": steps(),
         "max_surge": st.sampled_from(["0", "1", "25%"]),
         "bake": st.sampled_from(["0s", "1m"]),
+        "warmup": st.sampled_from([0, 40]),
         "verdicts": st.lists(st.sampled_from(["Successful", "Successful", "Failed", "Inconclusive"]), max_size=40),
         "abort_at": st.none() | st.integers(0, 40),
         "change_at": st.none() | st.integers(0, 40),
         "outage": st.none() | st.tuples(st.integers(0, 30), st.integers(1, 10)),
     }
 )
+
+
+def assert_passed_only_on_evidence(world: World, previous: ModelDeploymentStatus) -> None:
+    """An analysis step left by itself (no command in these runs but abort) had a Successful
+    measurement of every metric in every region of its wave since the step began."""
+    now, steps = world.status, world.spec.rollout.steps
+    canary = previous.canary_revision
+    if canary is None or previous.step >= len(steps) or steps[previous.step].analysis is None:
+        return
+    moved_on = now.canary_revision == canary and (now.wave, now.step) != (previous.wave, previous.step)
+    if not (moved_on or (now.canary_revision is None and now.stable_revision == canary)):
+        return
+    began = parse(previous.progress.step_started_at or "")
+    seen = {(m.metric, m.region) for m in world.measured if m.verdict == "Successful" and parse(m.at) >= began}
+    assert world.spec.analysis is not None
+    wave = world.spec.waves()[previous.wave]
+    assert {(m.name, r) for m in world.spec.analysis.metrics for r in wave} <= seen, "passed without evidence"
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,6 +74,7 @@ def test_every_rollout_ends_healthy_or_rolled_back_and_never_runs_short(s: dict[
         max_surge=s["max_surge"],
         bake_time=s["bake"],
         analysis={"onInconclusive": "rollback", "inconclusiveLimit": 2},
+        warmup_seconds=s["warmup"],
     )
     verdicts: list[Verdict] = list(s["verdicts"])
 
@@ -75,7 +96,9 @@ def test_every_rollout_ends_healthy_or_rolled_back_and_never_runs_short(s: dict[
         outage = s["outage"]
         world.unreachable = {names[-1]} if outage and outage[0] <= i < outage[0] + outage[1] else set()
         before = {n: set(world.pods[n]) for n in names}
+        previous = world.status
         world.step()
+        assert_passed_only_on_evidence(world, previous)
         for name, want in replicas.items():
             pods = world.pods[name]
             total_ready = sum(world.ready(name, rev) for rev in pods)
@@ -91,6 +114,7 @@ def test_every_rollout_ends_healthy_or_rolled_back_and_never_runs_short(s: dict[
             break
     else:
         raise AssertionError(f"not finished: {world.status.phase} {world.status.message}")
+    assert not [m for m in world.measured if m.reason == WARMING], "a window overlapped warm-up"
     served = world.status.stable_revision
     assert served is not None
     for name, want in replicas.items():
