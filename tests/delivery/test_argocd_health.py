@@ -350,3 +350,14 @@ def test_engine_status_of_inconclusive_analysis_with_the_pause_policy_is_suspend
     assert "resume llama-chat -n ml" in message
     reason = world.status.progress.paused_reason
     assert reason is not None and message.startswith(f"{reason}: ")
+
+
+def test_engine_status_of_a_serving_revision_that_lost_a_region_is_degraded_until_it_is_back() -> None:
+    world = deployed()
+    world.unreachable.add("eu-west")
+    world.step()
+    assert world.status.phase == "Degraded"
+    assert engine_health(world) == ("Degraded", "RegionUnreachable: degraded: eu-west unreachable (connection refused)")
+    world.unreachable.clear()
+    world.settle()
+    assert engine_health(world) == ("Healthy", world.status.message)
