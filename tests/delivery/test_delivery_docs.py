@@ -13,7 +13,7 @@ import yaml
 
 from bellwether.api import ModelDeploymentStatus
 from bellwether.cli.control import ACTIONS, render_status
-from bellwether.cli.main import build_parser
+from bellwether.cli.main import build_parser, main
 from bellwether.clusters.permissions import RULES
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -253,3 +253,14 @@ def test_readme_starts_with_the_two_set_up_commands() -> None:
         "pip install -e . && bellwether demo          # a full canary rollout and an automatic rollback, simulated",
         "bash .ci/run                                 # installs the test tools (prometheus, helm) and runs the suite",
     ]
+
+
+def test_readme_timeline_is_real_demo_output(capsys: pytest.CaptureFixture[str]) -> None:
+    block = code_blocks((ROOT / "README.md").read_text(), "text")[0]
+    assert main(["demo", "--fast"]) == 0
+    demo = capsys.readouterr().out.splitlines()
+    for line in block.splitlines():
+        if line == "…":
+            continue
+        shown = line.removesuffix("…").rstrip()
+        assert any(d.startswith(shown) if line.endswith("…") else d == line for d in demo), line
