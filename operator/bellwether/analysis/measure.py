@@ -79,7 +79,7 @@ async def _one(
     stable_revision = request.stable_revision
     if stable_revision is None:
         canary = await source.sample(metric, canary_window)
-        return judge(metric, canary, None, getattr(request, "reference", {}).get(metric.name))
+        return judge(metric, canary, None, request.reference.get(metric.name))
     canary, stable = await asyncio.gather(
         source.sample(metric, canary_window), source.sample(metric, window(stable_revision, "stable", end - lookback))
     )
