@@ -127,6 +127,8 @@ class Runner:
     def settled(self) -> bool:
         """Nothing more will happen by itself: the target is Healthy, or rolled back, or waiting for a person."""
         s = self.status
+        if s.progress.draining_revision is not None:
+            return False  # traffic moved, but the old pods are still being removed: not the end state yet
         if s.phase in ("RolledBack", "Paused"):
             # Only a state reached since the last apply: a new spec on a rolled-back object starts afresh.
             return any(e.kind == "phase" and e.at >= self.applied_at and e.data["to"] == s.phase for e in self.timeline)
