@@ -64,7 +64,10 @@ def with_errors(
             regions[found] = regions[found].model_copy(update={"message": error})
     text = "; ".join(errors[name] for name in sorted(errors))
     conditions = list(status.conditions)
-    mentioned = any(all(e in (c.message or "") for e in errors.values()) for c in conditions if c.status == "True")
+    # Only a Degraded condition counts as reporting it: Progressing may name the region while it
+    # waits, but users and Argo CD look for the problem in Degraded.
+    degraded = [c for c in conditions if c.type == "Degraded" and c.status == "True"]
+    mentioned = any(all(e in (c.message or "") for e in errors.values()) for c in degraded)
     if not mentioned:
         previous = next((c for c in conditions if c.type == "Degraded"), None)
         changed = previous is None or previous.status != "True" or previous.reason != CLUSTER_ERROR
