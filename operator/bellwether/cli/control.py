@@ -92,7 +92,13 @@ def render_status(obj: dict[str, Any]) -> str:
     lines = [
         f"ModelDeployment {meta['namespace']}/{meta['name']}  phase: {status.get('phase', 'Pending')}",
         f"stable: {status.get('stableRevision') or '-'}  canary: {status.get('canaryRevision') or '-'}  "
-        f"canary weight: {status.get('canaryWeight', 0)}%  wave: {status.get('wave', 0)}  step: {status.get('step', 0)}",
+        f"canary weight: {status.get('canaryWeight', 0)}%"
+        # counted from 1, as the status message counts them; only meaningful while a canary runs
+        + (
+            f"  wave: {status.get('wave', 0) + 1}  step: {status.get('step', 0) + 1}"
+            if status.get("canaryRevision")
+            else ""
+        ),
     ]
     if status.get("message"):
         lines.append(f"message: {status['message']}")
@@ -128,10 +134,11 @@ def render_status(obj: dict[str, Any]) -> str:
                 _num(m.get("baseline")),
                 m.get("bound"),
                 m.get("at"),
+                m.get("reason"),
             )
             for _, m in sorted(latest.items())
         ]
-        lines.append(_table(["REGION", "METRIC", "VERDICT", "CANARY", "STABLE", "BOUND", "AT"], rows))
+        lines.append(_table(["REGION", "METRIC", "VERDICT", "CANARY", "STABLE", "BOUND", "AT", "WHY"], rows))
     conditions = status.get("conditions") or []
     if conditions:
         lines += ["", "CONDITIONS"]
