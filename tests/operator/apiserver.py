@@ -3,8 +3,14 @@
 It speaks HTTP like an API server: discovery, GET/LIST (label selectors)/WATCH (from a
 resourceVersion), POST, PATCH (merge, strategic-as-merge, JSON patch, server-side apply with field
 managers), DELETE with finalizers and deletionTimestamp, the status subresource, resourceVersion and
-generation bumps on spec changes, and garbage collection by ownerReferences. Tests read and change
-objects through its methods, the way a controller or kubelet would.
+generation bumps on spec changes, optimistic concurrency (a `metadata.resourceVersion` in a patch is a
+precondition), and garbage collection by ownerReferences. Tests read and change objects through its
+methods, the way a controller or kubelet would.
+
+Faults are injected at the HTTP level, where the operator would meet them: `Fault`s answer matching
+requests with an error (409, 429 with Retry-After, 500), late, or not at all (the connection drops);
+open watches can be cut and old resourceVersions expired (410 Gone); `on_write` sees every write
+before it is served, which the crash tests use to kill the operator at a precise point.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import datetime
 import itertools
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,12 +58,49 @@ HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRout
 VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService", status=True)
 
 Key = tuple[str, str | None, str]  # (plural, namespace, name)
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+
+
+@dataclass
+class Fault:
+    """How the server (or the network before it) answers the requests this fault matches, instead of
+    serving them: late (`delay`), with an error status, or by dropping the connection."""
+
+    status: int = 0  # answer with this HTTP status (0: serve normally after the delay, unless `drop`)
+    reason: str = ""
+    message: str = ""
+    retry_after: float | None = None  # seconds, sent as the Retry-After header
+    delay: float = 0.0  # wait this long first (a slow server; longer than the client's timeout: a hang)
+    drop: bool = False  # close the connection without an answer (the cluster is unreachable)
+    method: str | None = None  # only requests with this HTTP method ("WRITE": any write)
+    path: str = ""  # only requests whose path contains this
+    watch: bool | None = None  # only watch requests (True), only other requests (False), or both (None)
+    times: int | None = None  # how many requests it answers; None: until it is removed
+    hits: int = 0
+
+    def matches(self, request: web.Request) -> bool:
+        if self.times is not None and self.hits >= self.times:
+            return False
+        if self.method == "WRITE" and request.method not in WRITES:
+            return False
+        if self.method not in (None, "WRITE") and request.method != self.method:
+            return False
+        is_watch = request.query.get("watch") in ("true", "1")
+        return self.path in request.path and (self.watch is None or self.watch == is_watch)
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Close the connection under the client: it sees the server disconnect, with no answer."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response(status=500)
 
 
 class ApiError(Exception):
-    def __init__(self, code: int, reason: str, message: str) -> None:
+    def __init__(self, code: int, reason: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
+        self.headers = headers or {}
 
 
 def _now() -> str:
@@ -145,6 +188,10 @@ class ApiServer:
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     _runner: web.AppRunner | None = None
     _watches: set[asyncio.Task[Any]] = field(default_factory=set)
+    faults: list[Fault] = field(default_factory=list)
+    # Called with (method, path) before a write is served; returning False drops the request unserved.
+    on_write: Callable[[str, str], bool] | None = None
+    expired_before: int = 0  # watches from a resourceVersion older than this get 410 Gone
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -165,6 +212,21 @@ class ApiServer:
             task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    def drop_watches(self) -> None:
+        """End every open watch stream, as an API server restart or a load balancer's idle cut does."""
+        for task in list(self._watches):
+            task.cancel()
+
+    def expire_history(self) -> None:
+        """Forget the change history: watches resuming from an earlier resourceVersion get 410 Gone
+        and must list again (what etcd compaction does)."""
+        self.expired_before = self._last_rv + 1
+
+    def changes(self, plural: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """Every change to objects of `plural`, in order: (resourceVersion, ADDED|MODIFIED|DELETED, object)."""
+        kind = self.resource(plural).kind
+        return [(rv, t, o) for rv, t, o in self._log if o.get("kind") == kind]
 
     def kubeconfig(self, namespace: str = "default") -> dict[str, Any]:
         return {
@@ -306,11 +368,24 @@ class ApiServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path, request.content_type))
         try:
+            fault = next((f for f in self.faults if f.matches(request)), None)
+            if fault is not None:
+                fault.hits += 1
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if fault.drop:
+                    return _drop(request)
+                if fault.status:
+                    headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+                    raise ApiError(fault.status, fault.reason or "InternalError", fault.message, headers)
+            writing = request.method in WRITES and self.on_write is not None
+            if writing and not self.on_write(request.method, request.path):  # type: ignore[misc]
+                return _drop(request)
             return await self._route(request)
         except ApiError as e:
             body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
             body |= {"message": e.message, "reason": e.reason, "code": e.code}
-            return web.json_response(body, status=e.code)
+            return web.json_response(body, status=e.code, headers=e.headers)
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
@@ -404,6 +479,14 @@ class ApiServer:
         if key not in self.objects:
             raise ApiError(404, "NotFound", f'{res.plural} "{key[2]}" not found')
         patch = json.loads(raw)
+        expected = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(patch, dict) else None
+        if expected is not None and expected != self.objects[key]["metadata"]["resourceVersion"]:
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {res.plural}.{res.group} "{key[2]}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+            )
         if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
             return await self._update(res, key, lambda o: merge(o, patch), sub)
         if ctype == "application/json-patch+json":
@@ -431,6 +514,11 @@ class ApiServer:
             return ok_kind and ok_ns and matches(obj["metadata"].get("labels") or {}, selector)
 
         async def events() -> AsyncIterator[tuple[str, dict[str, Any]]]:
+            if since not in (None, "", "0") and int(since) < self.expired_before:
+                gone = f"too old resource version: {since} ({self.expired_before})"
+                status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
+                yield "ERROR", status | {"message": gone, "reason": "Expired", "code": 410}
+                return
             if since in (None, "", "0"):
                 for o in self._select(res, namespace, selector):
                     yield "ADDED", o

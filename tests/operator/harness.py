@@ -29,18 +29,30 @@ def free_port() -> int:
 class OperatorProcess:
     """`bellwether run` as users start it, pointed at the home stand-in through a kubeconfig file."""
 
-    def __init__(self, home: ApiServer, workdir: Path, namespace: str, interval: float = 0.3) -> None:
+    def __init__(
+        self,
+        home: ApiServer,
+        workdir: Path,
+        namespace: str,
+        interval: float = 0.3,
+        *,
+        name: str = "operator",
+        peering: str | None = None,
+        priority: int | None = None,
+    ) -> None:
         self.kubeconfig = workdir / "kubeconfig"
         self.kubeconfig.write_text(yaml.safe_dump(home.kubeconfig(namespace)))
-        self.log = workdir / "operator.log"
+        self.log = workdir / f"{name}.log"
         self.metrics_port = free_port()
         self.health_port = free_port()
+        scope = ["--standalone"] if peering is None else ["--peering", peering]
+        scope += [] if priority is None else ["--priority", str(priority)]
         self.args = [
             sys.executable,
             "-c",
             "from bellwether.cli.main import entrypoint; entrypoint()",
             "run",
-            "--standalone",
+            *scope,
             "--namespace",
             namespace,
             "--kubeconfig",
@@ -57,9 +69,19 @@ class OperatorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        """Start (or start again: the log of every life of the process is kept, one after the other)."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("KUBERNETES_SERVICE_HOST", None)
-        self.proc = subprocess.Popen(self.args, stdout=self.log.open("wb"), stderr=subprocess.STDOUT, env=env)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no finalizers, requests in flight are cut."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            with self.log.open("ab") as log:
+                log.write(b"\n----- killed -----\n")
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -77,12 +99,25 @@ class OperatorProcess:
 
 class Kubelet:
     """Plays the Deployment controller and kubelets of some clusters: every Deployment's pods become
-    ready (unless the cluster is told to hold them back)."""
+    ready (unless the cluster is told to hold them back), `delay` seconds after a scale-up; pods of a
+    scale-down stop being ready at once."""
 
-    def __init__(self, *servers: ApiServer) -> None:
+    def __init__(self, *servers: ApiServer, delay: float = 0.0) -> None:
         self.servers = servers
+        self.delay = delay
         self.hold: set[str] = set()  # names of servers whose pods never become ready
         self._task: asyncio.Task[None] | None = None
+        self._since: dict[tuple[str, str], tuple[int, float]] = {}  # (server, uid) -> (replicas, seen at)
+
+    def _due(self, server: ApiServer, dep: dict[str, Any], want: int) -> bool:
+        ready = int((dep.get("status") or {}).get("readyReplicas") or 0)
+        if want <= ready or self.delay <= 0:
+            return True
+        now = asyncio.get_running_loop().time()
+        key = (server.name, dep["metadata"]["uid"])
+        if self._since.get(key, (None,))[0] != want:
+            self._since[key] = (want, now)
+        return now - self._since[key][1] >= self.delay
 
     async def _run(self) -> None:
         while True:
@@ -93,6 +128,8 @@ class Kubelet:
                     want = int(dep["spec"].get("replicas", 1))
                     status = dep.get("status") or {}
                     if status.get("readyReplicas") != want or status.get("replicas") != want:
+                        if not self._due(server, dep, want):
+                            continue
                         meta = dep["metadata"]
                         ready = {
                             "replicas": want,

@@ -2,11 +2,13 @@
 
 The value of a query is chosen by the test from the label matchers in it (e.g. the canary revision in
 one region answers with a high error rate), so the operator's real Prometheus client, query templates
-and judge run unchanged.
+and judge run unchanged. It can also be down (503, as behind a load balancer with no Prometheus left)
+or slow (every answer `delay` seconds late).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 
@@ -25,6 +27,8 @@ class PrometheusStandIn:
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
         self.queries: list[str] = []
+        self.down = False  # answer 503 to everything
+        self.delay = 0.0  # seconds before each answer
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -44,6 +48,10 @@ class PrometheusStandIn:
             await self._runner.cleanup()
 
     async def _params(self, request: web.Request) -> dict[str, str]:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.down:
+            raise web.HTTPServiceUnavailable(text="no healthy upstream")
         params = dict(request.query)
         if request.method == "POST":
             params.update({k: str(v) for k, v in (await request.post()).items()})
