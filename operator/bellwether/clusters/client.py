@@ -2,12 +2,16 @@
 
 Kept thin on purpose: every request goes through one method, so API errors are counted per cluster and
 verb in one place, and the tests' HTTP-level API stand-in sees exactly what a real API server would.
+That method also retries what a server asks to be retried: 429 after its Retry-After, and 5xx, a few
+times with a short backoff (every verb used here is idempotent). An unreachable server is not retried:
+the cycle reports the region and moves on; the next cycle tries again.
 Credentials come from `kubernetes_asyncio`'s kubeconfig and in-cluster loaders (tokens, client
 certificates, exec plugins), re-read by `config.py` before they expire.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from collections.abc import Callable, Mapping
@@ -32,6 +36,10 @@ KINDS: dict[str, tuple[str, str]] = {
 }
 
 ErrorHook = Callable[[str, str], None]  # (cluster, verb): called once per failed request
+RETRIED = frozenset({429, 500, 502, 503, 504})
+ATTEMPTS = 3  # per request, for the statuses above
+BACKOFF = 0.5  # seconds before the 2nd attempt, doubled after; a Retry-After header replaces it
+MAX_RETRY_AFTER = 10.0  # a longer Retry-After ends the request: the next cycle is a better time to retry
 
 
 class ApiError(Exception):
@@ -40,6 +48,7 @@ class ApiError(Exception):
     def __init__(self, cluster: str, verb: str, path: str, status: int, reason: str, message: str) -> None:
         self.cluster, self.verb, self.path = cluster, verb, path
         self.status, self.reason, self.message = status, reason, message
+        self.retry_after: float | None = None  # what the server's Retry-After header asked for
         super().__init__(f"{verb} {path} in cluster {cluster}: {status} {reason}: {message}".strip())
 
 
@@ -81,7 +90,27 @@ class KubeClient:
         content_type: str = "application/json",
         not_found_ok: bool = False,
     ) -> dict[str, Any] | None:
-        """One API call; a 404 is None when `not_found_ok`, anything else non-2xx raises ApiError."""
+        """One API call; a 404 is None when `not_found_ok`, anything else non-2xx raises ApiError.
+        429 and 5xx answers are retried (see the module's docstring) before they raise."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._request_once(verb, path, params, body, content_type, not_found_ok)
+            except ApiError as e:
+                wait = _retry_wait(e, attempt)
+                if wait is None or verb == "create":  # a create is not idempotent
+                    raise
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable")  # the last attempt either returns or raises
+
+    async def _request_once(
+        self,
+        verb: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        body: Any,
+        content_type: str,
+        not_found_ok: bool,
+    ) -> dict[str, Any] | None:
         headers = {**self.endpoint.headers, "Accept": "application/json"}
         data = None
         if body is not None:
@@ -103,7 +132,9 @@ class KubeClient:
                     return None
                 if resp.status >= 400:
                     reason, message = _status_of(text, resp.reason or "")
-                    raise ApiError(self.cluster, verb, path, resp.status, reason, message)
+                    error = ApiError(self.cluster, verb, path, resp.status, reason, message)
+                    error.retry_after = _seconds(resp.headers.get("Retry-After"))
+                    raise error
                 result: dict[str, Any] = json.loads(text) if text else {}
                 return result
         except ApiError:
@@ -142,9 +173,21 @@ class KubeClient:
         return result
 
     async def merge_patch(
-        self, kind: str, namespace: str | None, name: str, patch: Mapping[str, Any], *, subresource: str = ""
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        patch: Mapping[str, Any],
+        *,
+        subresource: str = "",
+        resource_version: str | None = None,
     ) -> dict[str, Any] | None:
+        """A JSON merge patch; with `resource_version`, only if nobody changed the object since then
+        (otherwise ApiError 409 Conflict)."""
         path = path_for(kind, namespace, name) + (f"/{subresource}" if subresource else "")
+        if resource_version is not None:
+            meta = {**patch.get("metadata", {}), "resourceVersion": resource_version}
+            patch = {**patch, "metadata": meta}
         return await self.request(
             "patch", path, body=patch, content_type="application/merge-patch+json", not_found_ok=True
         )
@@ -153,6 +196,23 @@ class KubeClient:
         """Delete (foreground, so a Deployment's pods go with it); already gone is fine."""
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Foreground"}
         await self.request("delete", path_for(kind, namespace, name), body=body, not_found_ok=True)
+
+
+def _seconds(header: str | None) -> float | None:
+    """A Retry-After header in seconds (the HTTP-date form is not used by API servers)."""
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:
+        return None
+
+
+def _retry_wait(error: ApiError, attempt: int) -> float | None:
+    """How long to wait before attempt `attempt + 1`, or None when the error is final."""
+    if error.status not in RETRIED or attempt >= ATTEMPTS:
+        return None
+    if error.retry_after is not None:
+        return error.retry_after if error.retry_after <= MAX_RETRY_AFTER else None
+    return float(BACKOFF * 2 ** (attempt - 1))
 
 
 def _status_of(text: str, default: str) -> tuple[str, str]:

@@ -3,6 +3,12 @@
 No kopf here: the kopf daemon in `operator.py` calls `reconcile` and posts the events it returns. The
 cycle reads the object fresh from the API server (never a cached body), computes the new status in
 full, and writes it in a single patch that is skipped when nothing changed.
+
+The status patch carries the resourceVersion the cycle read: if anyone changed the object meanwhile
+(the user's spec, a command, another operator replica's status), the write is refused with 409 and the
+cycle's decision is dropped, Events included; the next cycle, soon after, decides from a fresh read.
+So two replicas that act at once never both record a step, and a decision on a stale spec is never
+recorded. What such a cycle applied is idempotent and is corrected by the next one.
 """
 
 from __future__ import annotations
@@ -161,17 +167,30 @@ def _count(namespace: str, old: ModelDeploymentStatus, new: ModelDeploymentStatu
         ).inc()
 
 
+CONFLICT_REQUEUE = 0.5  # seconds: after a refused status write, decide again from a fresh read soon
+
+
+class StaleRead(Exception):
+    """The object changed after this cycle read it; its decision must not be recorded."""
+
+
 async def _write_status(home: KubeClient, obj: dict[str, Any], new: ModelDeploymentStatus) -> bool:
     patch = merge_patch(obj.get("status") or {}, dump(new))
     if patch is None:
         return False
-    await home.merge_patch(
-        "ModelDeployment",
-        obj["metadata"]["namespace"],
-        obj["metadata"]["name"],
-        {"status": patch},
-        subresource="status",
-    )
+    try:
+        await home.merge_patch(
+            "ModelDeployment",
+            obj["metadata"]["namespace"],
+            obj["metadata"]["name"],
+            {"status": patch},
+            subresource="status",
+            resource_version=obj["metadata"].get("resourceVersion"),
+        )
+    except ApiError as e:
+        if e.status == 409:
+            raise StaleRead(e.message) from e
+        raise
     return True
 
 
@@ -179,6 +198,9 @@ async def reconcile(ctx: Context, namespace: str, name: str, now: datetime | Non
     started = time.monotonic()
     try:
         return await _reconcile(ctx, namespace, name, now or datetime.now(UTC))
+    except StaleRead as e:
+        log.info("%s/%s changed during the cycle (%s); deciding again", namespace, name, e)
+        return Outcome(requeue_after=min(CONFLICT_REQUEUE, ctx.max_requeue))
     finally:
         metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
 
