@@ -161,8 +161,10 @@ def parse_spec(raw: dict[str, Any]) -> ModelDeploymentSpec:
         raise explain(e) from None
 
 
-def parse(raw: dict[str, Any]) -> ModelDeployment:
+def parse(raw: Any) -> ModelDeployment:
     """A whole object from YAML or the API server; raises SpecError naming every bad field."""
+    if not isinstance(raw, dict):
+        raise SpecError([f"object: must be a mapping of fields (got {type(raw).__name__})"])
     if raw.get("kind", KIND) != KIND:
         raise SpecError([f"kind: must be {KIND} (got {raw.get('kind')!r})"])
     if raw.get("apiVersion", API_VERSION) != API_VERSION:
