@@ -3,8 +3,9 @@
 Values come from object names the user controls, so they are escaped for where they land: inside a
 double-quoted PromQL string a `"` or `\\` would otherwise end the label matcher and let the rest of
 the value become query text; inside a regex matcher (`=~"..."`, `!~"..."`) they are also regex-escaped,
-so a name matches itself and nothing else. An unknown variable is an error here as it already is at
-`kubectl apply` time (the CRD's CEL rule and the model use the same list).
+so a name matches itself and nothing else. `#` comments are left as written (Prometheus ignores them),
+so an apostrophe in a comment cannot flip what counts as inside a string. An unknown variable is an
+error here as it already is at `kubectl apply` time (the CRD's CEL rule and the model use the same list).
 """
 
 from __future__ import annotations
@@ -82,6 +83,14 @@ def render(query: str, variables: Variables) -> str:
             i = placeholder.end()
             continue
         ch = query[i]
+        if quote is None and ch == "#":
+            # A comment runs to the end of the line. Prometheus ignores it, so it is copied as written
+            # (placeholders too): a quote in it must not open a string, nor a value's newline end it.
+            end = query.find("\n", i)
+            end = len(query) if end < 0 else end
+            out.append(query[i:end])
+            i = end
+            continue
         if quote is None and ch in "\"'`":
             quote, regex = ch, "".join(out).rstrip().endswith(("=~", "!~"))
         elif quote is not None and ch == "\\" and quote != "`":
