@@ -4,11 +4,16 @@ No kopf here: the kopf daemon in `operator.py` calls `reconcile` and posts the e
 cycle reads the object fresh from the API server (never a cached body), computes the new status in
 full, and writes it in a single patch that is skipped when nothing changed.
 
-The status patch carries the resourceVersion the cycle read: if anyone changed the object meanwhile
-(the user's spec, a command, another operator replica's status), the write is refused with 409 and the
-cycle's decision is dropped, Events included; the next cycle, soon after, decides from a fresh read.
-So two replicas that act at once never both record a step, and a decision on a stale spec is never
-recorded. What such a cycle applied is idempotent and is corrected by the next one.
+Decide, record, then act. The status patch carries the resourceVersion the cycle read: if anyone
+changed the object meanwhile (the user's spec, a command, another operator replica's status), the write
+is refused with 409 and the cycle ends there, applying nothing and posting no Event; the next cycle,
+soon after, decides from a fresh read. So two replicas acting at once never both take a step, and a
+plan decided on a stale status or spec is never applied over a newer one. A crash between the write
+and the apply leaves status ahead of the clusters, which the next cycle (level-based) catches up with.
+
+Failures to apply are reported by the next cycle's status write (one write per cycle), which comes
+soon after a failure; until then they are kept in memory, where losing them on a restart costs nothing:
+the first cycle after it tries again.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -53,7 +58,7 @@ from bellwether.clusters.region import ROUTE_KINDS, ensure_kind_served
 from bellwether.handlers import metrics
 from bellwether.handlers.status import COMMAND_ANNOTATION, invalid_spec, merge_patch, read_command, with_errors
 from bellwether.render import objects_for_region, region_namespace
-from bellwether.rollout.types import AnalysisRequest, Event, Observations, RegionObservation
+from bellwether.rollout.types import AnalysisRequest, Event, Observations, RegionObservation, RegionPlan
 
 log = logging.getLogger("bellwether")
 CLUSTER_ERRORS = (ApiError, ClusterConfigError, RouteNotInstalled)
@@ -65,6 +70,8 @@ class Context:
 
     clusters: Clusters
     max_requeue: float = 30.0
+    # (namespace, name) -> region -> why its last apply failed; reported by the next status write
+    apply_errors: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,7 @@ def _count(namespace: str, old: ModelDeploymentStatus, new: ModelDeploymentStatu
 
 
 CONFLICT_REQUEUE = 0.5  # seconds: after a refused status write, decide again from a fresh read soon
+ERROR_REQUEUE = 1.0  # seconds: after an apply failed (or stopped failing), report it soon
 
 
 class StaleRead(Exception):
@@ -209,6 +217,7 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
     home = await ctx.clusters.home()
     obj = await home.get("ModelDeployment", namespace, name)
     if obj is None or obj["metadata"].get("deletionTimestamp"):
+        ctx.apply_errors.pop((namespace, name), None)
         return Outcome(requeue_after=ctx.max_requeue)
     generation = int(obj["metadata"].get("generation", 1))
     try:
@@ -235,10 +244,43 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
         now,
     )
 
-    errors = {r.name: r.error or "unreachable" for r in regions if not r.reachable}
+    unseen = {r.name: r.error or "unreachable" for r in regions if not r.reachable}
+    reported = {**ctx.apply_errors.get((namespace, name), {}), **unseen}
+    new = with_errors(decision.status, reported, generation, _iso(now))
+    patched = await _write_status(home, obj, new)  # StaleRead here: nothing is applied
+    _count(namespace, old, new)
+
+    failed = await _apply(ctx, obj, spec, decision.regions, observed, skip=unseen)
+    if failed:
+        ctx.apply_errors[(namespace, name)] = failed
+    else:
+        ctx.apply_errors.pop((namespace, name), None)
+    if command is not None and new.progress.last_command == command.id:
+        # Consumed (now or in an earlier cycle): remove it so it is never applied twice.
+        await home.merge_patch(
+            "ModelDeployment", namespace, name, {"metadata": {"annotations": {COMMAND_ANNOTATION: None}}}
+        )
+    requeue = min(max(decision.requeue_after, 0.1), ctx.max_requeue)
+    if failed.keys() != reported.keys() - unseen.keys():  # status must learn of new or fixed failures
+        requeue = min(requeue, ERROR_REQUEUE)
+    errors = {**unseen, **failed}
+    return Outcome(events=decision.events, requeue_after=requeue, status_patched=patched, errors=errors)
+
+
+async def _apply(
+    ctx: Context,
+    obj: dict[str, Any],
+    spec: ModelDeploymentSpec,
+    plans: Sequence[RegionPlan],
+    observed: dict[str, RegionObservation],
+    skip: Mapping[str, str],
+) -> dict[str, str]:
+    """Apply each region's plan, except in regions we could not see; returns why each failure failed."""
+    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     owner = owner_reference(obj)
-    for plan in decision.regions:
-        if plan.region in errors:
+    failed: dict[str, str] = {}
+    for plan in plans:
+        if plan.region in skip:
             continue  # never act on a region we could not see
         region = spec.region(plan.region)
         try:
@@ -254,19 +296,9 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
                 observed=observed.get(plan.region),
             )
         except CLUSTER_ERRORS as e:
-            errors[plan.region] = _why(plan.region, e)
-            log.warning("applying %s/%s in %s failed: %s", namespace, name, plan.region, errors[plan.region])
-
-    new = with_errors(decision.status, errors, generation, _iso(now))
-    patched = await _write_status(home, obj, new)
-    _count(namespace, old, new)
-    if command is not None and new.progress.last_command == command.id:
-        # Consumed (now or in an earlier cycle): remove it so it is never applied twice.
-        await home.merge_patch(
-            "ModelDeployment", namespace, name, {"metadata": {"annotations": {COMMAND_ANNOTATION: None}}}
-        )
-    requeue = min(max(decision.requeue_after, 0.1), ctx.max_requeue)
-    return Outcome(events=decision.events, requeue_after=requeue, status_patched=patched, errors=errors)
+            failed[plan.region] = _why(plan.region, e)
+            log.warning("applying %s/%s in %s failed: %s", namespace, name, plan.region, failed[plan.region])
+    return failed
 
 
 async def cleanup(ctx: Context, obj: dict[str, Any]) -> list[str]:
