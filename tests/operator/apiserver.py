@@ -59,6 +59,7 @@ VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices", "Virt
 
 Key = tuple[str, str | None, str]  # (plural, namespace, name)
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
+DROPPED = "Connection dropped"
 
 
 @dataclass
@@ -93,7 +94,7 @@ def _drop(request: web.Request) -> web.Response:
     """Close the connection under the client: it sees the server disconnect, with no answer."""
     if request.transport is not None:
         request.transport.abort()
-    return web.Response(status=500)
+    return web.Response(status=500, reason=DROPPED)
 
 
 class ApiError(Exception):
@@ -181,6 +182,7 @@ class ApiServer:
     objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
     applied: dict[tuple[Key, str], Any] = field(default_factory=dict)  # (object, manager) -> last applied
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, content type)
+    answers: list[tuple[float, str, str, int]] = field(default_factory=list)  # (loop time, method, path, status)
     url: str = ""
     _log: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # (rv, type, object)
     _rv: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -367,6 +369,12 @@ class ApiServer:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path, request.content_type))
+        response = await self._answer(request)
+        status = 0 if response.reason == DROPPED else response.status  # 0: no answer reached the client
+        self.answers.append((asyncio.get_running_loop().time(), request.method, request.path, status))
+        return response
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         try:
             fault = next((f for f in self.faults if f.matches(request)), None)
             if fault is not None:

@@ -3,12 +3,13 @@
 The value of a query is chosen by the test from the label matchers in it (e.g. the canary revision in
 one region answers with a high error rate), so the operator's real Prometheus client, query templates
 and judge run unchanged. It can also be down (503, as behind a load balancer with no Prometheus left)
-or slow (every answer `delay` seconds late).
+or slow (every answer `delay` seconds late; past the query's `timeout`, a timeout error instead).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Callable
 
@@ -48,13 +49,18 @@ class PrometheusStandIn:
             await self._runner.cleanup()
 
     async def _params(self, request: web.Request) -> dict[str, str]:
-        if self.delay:
-            await asyncio.sleep(self.delay)
         if self.down:
             raise web.HTTPServiceUnavailable(text="no healthy upstream")
         params = dict(request.query)
         if request.method == "POST":
             params.update({k: str(v) for k, v in (await request.post()).items()})
+        if self.delay:
+            # Like Prometheus, give up at the query's own `timeout` with a timeout error.
+            limit = float(params.get("timeout", "120s").rstrip("s") or 120)
+            await asyncio.sleep(min(self.delay, limit))
+            if self.delay > limit:
+                error = {"status": "error", "errorType": "timeout", "error": "query timed out in query execution"}
+                raise web.HTTPServiceUnavailable(text=json.dumps(error), content_type="application/json")
         return params
 
     async def _query(self, request: web.Request) -> web.Response:
