@@ -129,7 +129,13 @@ async def test_server_errors_are_reported_and_nothing_moves_until_they_stop(worl
     r2 = await roll_out(world)
 
     # Then (after a few quick retries) status names the region and the error, and nothing promotes
-    await eventually(lambda: "500" in degraded(world) and "eu-west" in degraded(world), what="the error in status")
+    await eventually(lambda: "eu-west: list failed: 500" in degraded(world), what="the read error in status")
+
+    # When only its writes fail
+    broken.method = "WRITE"
+
+    # Then status names the failed apply instead, and still nothing promotes
+    await eventually(lambda: "eu-west: apply failed: 500" in degraded(world), what="the write error in status")
     await asyncio.sleep(1.0)
     assert world.status().get("stableRevision") == r1 and world.status().get("canaryWeight", 0) < 100
     assert world.deployments(world.remote)[r1]["spec"] == stable_remote
