@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -279,7 +280,7 @@ async def test_two_replicas_acting_at_once_take_each_step_once(world: World, tmp
         await world.change(v2)
         await eventually(lambda: world.status().get("phase") == "Paused", what="Paused")
         command = {"action": "promote-full", "id": "c-1"}
-        annotation = {"bellwether.dev/command": __import__("json").dumps(command)}
+        annotation = {"bellwether.dev/command": json.dumps(command)}  # what `bellwether promote --full` writes
         await world.home.patch("modeldeployments", NAMESPACE, NAME, {"metadata": {"annotations": annotation}})
 
         # Then the state converges, and each step was recorded and announced once
@@ -288,6 +289,8 @@ async def test_two_replicas_acting_at_once_take_each_step_once(world: World, tmp
         for reason in ("Deploying", "RolloutStarted", "PromotedFull", "Promoted"):
             assert len(events(world, reason)) == 1, (reason, [e["message"] for e in events(world, reason)])
         held(world, r1, r2)
+        for replica in (world.operator, second):  # and both were handling it all along
+            assert "Updating is processed: 1 succeeded" in replica.output()
     finally:
         second.stop()
         print(second.output()[-4000:])
