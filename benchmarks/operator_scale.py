@@ -213,6 +213,7 @@ def request_kind(method: str, path: str, content_type: str) -> str:
 class Snapshot:
     at: float
     requests: dict[str, int]
+    answered: dict[str, int]
     queries: int
     histogram: Histogram
     api_errors: float
@@ -235,6 +236,7 @@ class Figures:
     operator_cpu: float  # share of one core over the window
     standin_cpu: float
     api_errors: float
+    refused: dict[int, int]  # answers >= 400 in the window, by status
     not_progressing: int
 
 
@@ -279,6 +281,7 @@ class Run:
         return Snapshot(
             at=time.monotonic(),
             requests={s.name: len(s.requests) for s in self.servers},
+            answered={s.name: len(s.answered) for s in self.servers},
             queries=len(self.prometheus.queries),
             histogram=histogram,
             api_errors=errors,
@@ -338,9 +341,12 @@ class Run:
         memory = proc_status(operator.proc.pid)
         window = after.at - before.at
         kinds: Counter[str] = Counter()
+        refused: Counter[int] = Counter()
         for server in self.servers:
             for method, path, ctype in server.requests[before.requests[server.name] : after.requests[server.name]]:
                 kinds[request_kind(method, path, ctype)] += 1
+            answers = server.answered[before.answered[server.name] : after.answered[server.name]]
+            refused.update(status for status in answers if status >= 400)
         per_object_minute = self.count * window / 60
         histogram = after.histogram.minus(before.histogram)
         return Figures(
@@ -357,6 +363,7 @@ class Run:
             operator_cpu=(after.operator_cpu - before.operator_cpu) / window,
             standin_cpu=(after.standin_cpu - before.standin_cpu) / window,
             api_errors=after.api_errors - before.api_errors,
+            refused=dict(refused),
             not_progressing=sum(1 for s in self.statuses() if s.get("phase") != "Progressing"),
         )
 
@@ -383,8 +390,12 @@ def report(figures: list[Figures]) -> None:
     for f in figures:
         kinds = ", ".join(f"{k} {n:.2f}" for k, n in f.api_kinds.items())
         print(f"{f.count:>8} objects, API requests per object per minute: {kinds}")
-        if f.api_errors or f.not_progressing:
-            print(f"{'':>8} failed API requests: {f.api_errors:.0f}; objects not Progressing: {f.not_progressing}")
+        if f.api_errors or f.refused or f.not_progressing:
+            statuses = ", ".join(f"{n} x {status}" for status, n in sorted(f.refused.items())) or "none"
+            print(
+                f"{'':>8} failed API requests seen by the operator: {f.api_errors:.0f} (the stand-ins answered "
+                f"{statuses}); objects not Progressing at the end: {f.not_progressing}"
+            )
     if len(figures) < 2:
         return
     print("\ngrowth (per-object costs: 1.00 = constant per object)")

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "operator"))
 
 from apiserver import ApiServer, Key, Resource, matches
@@ -89,6 +91,12 @@ class ScaleApiServer(ApiServer):
         super().__init__(name, resources=resources, objects=IndexedObjects())
         self.watched = frozenset(watched)
         self.listener: Listener | None = None
+        self.answered: list[int] = []  # the HTTP status of each answer, in the order of `requests`
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        response = await super()._handle(request)
+        self.answered.append(response.status)
+        return response
 
     def _select(self, res: Resource, namespace: str | None, selector: str | None) -> list[dict[str, Any]]:
         if namespace is None or not isinstance(self.objects, IndexedObjects):
