@@ -38,8 +38,6 @@ from dataclasses import dataclass
 from statistics import fmean, median
 from typing import Literal
 
-from scipy.stats import mannwhitneyu
-
 from bellwether.analysis.presets import Kind, baseline_of, kind_of
 from bellwether.analysis.source import Sample
 from bellwether.api.spec import Metric
@@ -155,6 +153,8 @@ def significance(canary: Sequence[float], stable: Sequence[float]) -> float:
         return 1.0
     if len(set(canary) | set(stable)) == 1:
         return 1.0  # all equal: no evidence either way
+    from scipy.stats import mannwhitneyu  # imported on first use: it costs a second of operator start-up
+
     return float(mannwhitneyu(canary, stable, alternative="greater").pvalue)
 
 
