@@ -19,7 +19,8 @@ N rollouts under analysis:
 
 Then each figure's growth: the ratio between successive counts, per object for the costs. Constant
 per-object costs mean ratios near 1. The stand-ins run in this process on the same machine, so their
-CPU is printed too: when it nears 100% the stand-ins, not the operator, set the pace.
+CPU is printed too: when it nears 100% the stand-ins, not the operator, set the pace; so is the CPU of
+everything else on the machine, which disturbs the figures when it is not near 0.
 
 Not run in CI; 100 objects take about two minutes.
 """
@@ -183,6 +184,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time spent by every process on the machine (from /proc/stat), to see what else was running."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / TICKS
+
+
 def own_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -219,6 +227,7 @@ class Snapshot:
     api_errors: float
     operator_cpu: float
     standin_cpu: float
+    machine_cpu: float
 
 
 @dataclass
@@ -235,6 +244,7 @@ class Figures:
     peak_rss_mib: float
     operator_cpu: float  # share of one core over the window
     standin_cpu: float
+    other_cpu: float  # everything else on the machine: when high, the figures are disturbed
     api_errors: float
     refused: dict[int, int]  # answers >= 400 in the window, by status
     not_progressing: int
@@ -287,6 +297,7 @@ class Run:
             api_errors=errors,
             operator_cpu=cpu_seconds(operator.proc.pid),
             standin_cpu=own_cpu_seconds(),
+            machine_cpu=machine_cpu_seconds(),
         )
 
     async def go(self) -> Figures:
@@ -362,6 +373,12 @@ class Run:
             peak_rss_mib=memory["VmHWM"] / 1024,
             operator_cpu=(after.operator_cpu - before.operator_cpu) / window,
             standin_cpu=(after.standin_cpu - before.standin_cpu) / window,
+            other_cpu=max(
+                0.0,
+                (after.machine_cpu - before.machine_cpu) / window
+                - (after.operator_cpu - before.operator_cpu) / window
+                - (after.standin_cpu - before.standin_cpu) / window,
+            ),
             api_errors=after.api_errors - before.api_errors,
             refused=dict(refused),
             not_progressing=sum(1 for s in self.statuses() if s.get("phase") != "Progressing"),
@@ -378,12 +395,14 @@ def seconds(value: float) -> str:
 def report(figures: list[Figures]) -> None:
     print()
     head = f"{'objects':>8} {'p50':>8} {'p99':>8} {'API/obj/min':>12} {'queries/obj/interval':>21}"
-    print(head + f" {'peak RSS':>10} {'op CPU':>7} {'stand-in CPU':>13} {'cycles':>7} {'bring-up':>9}")
+    print(
+        head + f" {'peak RSS':>10} {'op CPU':>7} {'stand-in CPU':>13} {'other CPU':>10} {'cycles':>7} {'bring-up':>9}"
+    )
     for f in figures:
         print(
             f"{f.count:>8} {seconds(f.p50):>8} {seconds(f.p99):>8} {f.api_per_minute:>12.2f}"
             f" {f.queries_per_interval:>21.2f} {f.peak_rss_mib:>7.0f} MiB {f.operator_cpu:>6.0%}"
-            f" {f.standin_cpu:>13.0%} {f.cycles:>7.0f} {f.bring_up:>8.0f}s"
+            f" {f.standin_cpu:>13.0%} {f.other_cpu:>10.0%} {f.cycles:>7.0f} {f.bring_up:>8.0f}s"
         )
     expected = (1 + len(REMOTE_REGIONS)) * METRICS * 2
     print(f"(queries expected per object per interval: {expected} = 3 regions x {METRICS} metrics x canary+stable)")
