@@ -268,18 +268,24 @@ class Run:
         return out
 
     async def until(self, what: str, done: Any, timeout: float, operator: OperatorProcess) -> None:
-        """Wait until `done(status)` holds for every object, saying how many are there every 15 s."""
+        """Wait until `done(status)` holds for every object, saying how many are there every 15 s. Past
+        `timeout`, go on with a warning naming the stragglers' phases: a few objects stuck elsewhere
+        (say, paused after inconclusive analysis) do not make the others' figures wrong."""
         started = time.monotonic()
         said = started
         while True:
-            ok = sum(1 for s in self.statuses() if done(s))
+            statuses = self.statuses()
+            ok = sum(1 for s in statuses if done(s))
             if ok == self.count:
                 return
             now = time.monotonic()
             if operator.proc is not None and operator.proc.poll() is not None:
                 raise RuntimeError(f"the operator exited:\n{operator.output()[-3000:]}")
             if now - started > timeout:
-                raise RuntimeError(f"{ok}/{self.count} {what} after {timeout:.0f}s; log: {operator.log}")
+                phases = Counter(s.get("phase", "no status") for s in statuses if not done(s))
+                stuck = ", ".join(f"{n} {phase}" for phase, n in phases.most_common())
+                print(f"  WARNING: {ok}/{self.count} {what} after {timeout:.0f}s; going on (the others: {stuck})")
+                return
             if now - said >= 15:
                 print(f"    {ok}/{self.count} {what} after {now - started:.0f}s", flush=True)
                 said = now
@@ -325,7 +331,7 @@ class Run:
 
     async def _measure(self, operator: OperatorProcess, r1: str, r2: str) -> Figures:
         started = time.monotonic()
-        budget = 120 + self.count * 0.5
+        budget = 120 + self.count * 0.3
         print(f"  {self.count} ModelDeployments x 3 regions: bringing v1 up", flush=True)
         await self.until(
             "Healthy on v1", lambda s: s.get("phase") == "Healthy" and s.get("stableRevision") == r1, budget, operator
