@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from bellwether.api import ModelDeployment, SpecError, revision_of, template_of
+from bellwether.api import ModelDeployment, revision_of, template_of
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,14 +92,10 @@ async def run_checks(md: ModelDeployment, url: str, revisions: list[str], token:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from bellwether.cli.simulate import load
+    from bellwether.cli.simulate import load_or_report
 
-    try:
-        md = load(args.filename)
-    except SpecError as e:
-        print(f"{args.filename}: invalid", file=sys.stderr)
-        for problem in e.problems:
-            print(f"  - {problem}", file=sys.stderr)
+    md = load_or_report(args.filename)
+    if md is None:
         return 1
     if md.spec.analysis is None:
         print(f"{args.filename}: no spec.analysis, nothing to check", file=sys.stderr)

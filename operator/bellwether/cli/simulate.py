@@ -48,16 +48,23 @@ def load(path: str) -> ModelDeployment:
     raise SpecError([f"{path}: no ModelDeployment in the file"])
 
 
+def load_or_report(path: str) -> ModelDeployment | None:
+    """`load`, or None after printing every problem to stderr (the commands then exit 1)."""
+    try:
+        return load(path)
+    except SpecError as e:
+        print(f"{path}: invalid", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return None
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from bellwether.sim.play import play, step_floor
     from bellwether.sim.timeline import Style, clock, line
 
-    try:
-        md = load(args.filename)
-    except SpecError as e:
-        print(f"{args.filename}: invalid", file=sys.stderr)
-        for problem in e.problems:
-            print(f"  - {problem}", file=sys.stderr)
+    md = load_or_report(args.filename)
+    if md is None:
         return 1
     scenario = CATALOG[args.scenario]
     style = Style(sys.stdout.isatty() and args.output == "text")
