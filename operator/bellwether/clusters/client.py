@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,7 @@ class KubeClient:
         # What `region.apply_region` last applied here, to skip unchanged objects (see RESYNC_SECONDS).
         self.applied: dict[str, tuple[str, float]] = {}  # object path -> (digest, when)
         self.pruned: dict[str, tuple[frozenset[tuple[str, str]], float]] = {}  # selector -> (kept, when)
+        self.swept = time.monotonic()  # when both were last rid of entries past resync
 
     async def request(
         self,

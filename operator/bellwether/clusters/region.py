@@ -94,6 +94,7 @@ async def apply_region(
     if route_kind and any(o["kind"] == route_kind for o in objects):
         await ensure_kind_served(client, route_kind, region)
     now = time.monotonic()
+    _forget_stale(client, now)
     changed = 0
     for obj in sorted(objects, key=_apply_order):
         if owner is not None and obj["metadata"].get("namespace") == owner.get("namespace"):
@@ -116,9 +117,19 @@ async def apply_region(
         kinds = ["Service", "Deployment"] + ([route_kind] if route_kind else [])
         changed += await _prune(client, kinds, namespace, selector, keep)
         client.pruned[selector] = (keep, now)
-        for stale in [p for p, (_, when) in client.applied.items() if now - when >= RESYNC_SECONDS]:
-            del client.applied[stale]  # entries past resync are never used again (e.g. deleted objects)
     return changed
+
+
+def _forget_stale(client: KubeClient, now: float) -> None:
+    """Drop what is past resync (never used again: deleted objects, deleted ModelDeployments).
+
+    Once per RESYNC_SECONDS per client, not per apply: the memory holds every object of every
+    ModelDeployment in the cluster, and a sweep per apply made each cycle cost O(objects)."""
+    if now - client.swept < RESYNC_SECONDS:
+        return
+    client.applied = {p: entry for p, entry in client.applied.items() if now - entry[1] < RESYNC_SECONDS}
+    client.pruned = {s: entry for s, entry in client.pruned.items() if now - entry[1] < RESYNC_SECONDS}
+    client.swept = now
 
 
 def _drifted(obj: Mapping[str, Any], observed: RegionObservation | None) -> bool:
