@@ -15,7 +15,7 @@ from bellwether.api import parse_spec, revision_of, template_of
 from bellwether.api.spec import ModelDeploymentSpec
 from bellwether.clusters import ApiError, ClusterConfigError, Clusters, RouteNotInstalled, apply_region, observe_region
 from bellwether.render import objects_for_region
-from bellwether.rollout.types import RegionPlan, RevisionPlan
+from bellwether.rollout.types import RegionObservation, RegionPlan, RevisionPlan
 
 
 def make_spec(router: str = "replicas", version: str = "v1") -> ModelDeploymentSpec:
@@ -152,6 +152,36 @@ async def test_observation_reports_ready_unschedulable_and_stuck_pods(home: ApiS
     assert seen.pods[r2].ready == 0 and seen.pods[r2].unavailable == 2 and seen.pods[r2].unschedulable == 1
     assert seen.pods[r2].problem is not None and "Insufficient nvidia.com/gpu" in seen.pods[r2].problem
     assert seen.weights == {r1: 100}  # only ready pods get traffic from the serving Service
+
+
+async def test_a_region_whose_deployments_are_all_ready_is_observed_without_reading_its_pods(
+    home: ApiServer, clusters: Clusters
+) -> None:
+    v1 = make_spec(version="v1")
+    client = await clusters.home()
+    plan = plan_for("us-east", (v1, "stable", 2, 100))
+    objects = objects_for_region("chat", NAMESPACE, v1, plan)
+    await apply_region(client, objects, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
+    dep_name, r1 = f"chat-us-east-{plan.revisions[0].revision}", plan.revisions[0].revision
+    generation = home.get("deployments", NAMESPACE, dep_name)["metadata"]["generation"]  # type: ignore[index]
+    pods_path = f"/api/v1/namespaces/{NAMESPACE}/pods"
+
+    async def observe() -> tuple[RegionObservation, int]:
+        before = sum(1 for _, path, _ in home.requests if path == pods_path)
+        seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
+        return seen, sum(1 for _, path, _ in home.requests if path == pods_path) - before
+
+    # Every replica ready, status current: the pods can say nothing more, so they are not read.
+    ready = {"observedGeneration": generation, "replicas": 2, "readyReplicas": 2}
+    await home.patch("deployments", NAMESPACE, dep_name, {"status": ready})
+    seen, pod_reads = await observe()
+    assert seen.pods[r1].ready == 2 and pod_reads == 0
+
+    # One replica not ready, or a status the controller has not caught up with: the pods are read.
+    for status in ({**ready, "readyReplicas": 1}, {**ready, "observedGeneration": generation - 1}):
+        await home.patch("deployments", NAMESPACE, dep_name, {"status": status})
+        seen, pod_reads = await observe()
+        assert pod_reads == 1, status
 
 
 async def test_route_weights_are_applied_and_observed(home: ApiServer, clusters: Clusters) -> None:

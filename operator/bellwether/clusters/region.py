@@ -190,6 +190,16 @@ def _deployment_problem(dep: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _settled(dep: Mapping[str, Any]) -> bool:
+    """Its status is current and every replica it wants exists and is ready: no pod is pending or stuck."""
+    meta, status = dep["metadata"], dep.get("status") or {}
+    if int(status.get("observedGeneration", meta.get("generation", 0))) < int(meta.get("generation", 0)):
+        return False
+    desired = int((dep.get("spec") or {}).get("replicas", 1))
+    ready, total = int(status.get("readyReplicas") or 0), int(status.get("replicas") or 0)
+    return desired == ready == total and not status.get("unavailableReplicas")
+
+
 def _route_weights(route: Mapping[str, Any], kind: str, by_name: Mapping[str, str]) -> dict[str, int]:
     spec = route.get("spec") or {}
     out: dict[str, int] = {}
@@ -213,7 +223,9 @@ async def observe_region(
     """Ready / unavailable / unschedulable replicas per revision, problems, and current weights."""
     selector = names.owner_selector(name, region)
     deployments = await client.list("Deployment", namespace, selector)
-    pods = await client.list("Pod", namespace, selector)
+    # Pods only tell why replicas are missing: when every Deployment has all it wants ready, skip them
+    # (half the reads of a steady region, and the largest answers).
+    pods = [] if all(map(_settled, deployments)) else await client.list("Pod", namespace, selector)
     by_name: dict[str, str] = {}
     revisions: dict[str, RevisionPods] = {}
     for dep in deployments:
