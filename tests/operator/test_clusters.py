@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -52,7 +53,7 @@ async def clusters(home: ApiServer, tmp_path: Path) -> AsyncIterator[Clusters]:
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(home.kubeconfig(NAMESPACE)))
     async with aiohttp.ClientSession() as session:
-        yield Clusters(session, kubeconfig=str(path))
+        yield Clusters(session, kubeconfig=str(path), secret_ttl=0)  # every call reads Secrets afresh
 
 
 async def test_apply_is_server_side_idempotent_and_prunes_revisions_not_in_the_plan(
@@ -252,6 +253,46 @@ async def test_remote_regions_come_from_kubeconfig_secrets_with_errors_that_say_
         f"/api/v1/namespaces/{NAMESPACE}/services/probe",
         "application/apply-patch+yaml",
     ) in remote.requests
+
+
+async def test_a_kubeconfig_secret_is_read_once_per_ttl_however_many_cycles_need_it(
+    home: ApiServer, remote: ApiServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(home.kubeconfig(NAMESPACE)))
+    secret_path = f"/api/v1/namespaces/{NAMESPACE}/secrets/eu-west-kubeconfig"
+    region = make_spec().region("eu-west")
+
+    def reads() -> int:
+        return sum(1 for method, p, _ in home.requests if method == "GET" and p == secret_path)
+
+    await home.put("secrets", kubeconfig_secret(remote))
+    async with aiohttp.ClientSession() as session:
+        clusters = Clusters(session, kubeconfig=str(path), secret_ttl=1.0)
+        # Many cycles (of one ModelDeployment or of many naming the Secret) within the TTL: one GET.
+        first = await clusters.for_region(NAMESPACE, region)
+        for _ in range(20):
+            assert await clusters.for_region(NAMESPACE, region) is first
+        assert reads() == 1
+
+        # A broken Secret takes effect once the TTL has passed, with the error saying what to fix.
+        await home.delete("secrets", NAMESPACE, "eu-west-kubeconfig")
+        await home.put("secrets", secret("eu-west-kubeconfig", {"kubeconfig": "clusters: [oops"}))
+        await asyncio.sleep(1.1)
+        with pytest.raises(ClusterConfigError, match="not a usable kubeconfig"):
+            await clusters.for_region(NAMESPACE, region)
+        assert reads() == 2
+
+        # So does a deleted one (not found is remembered for the TTL too), and a fixed one.
+        await home.delete("secrets", NAMESPACE, "eu-west-kubeconfig")
+        await asyncio.sleep(1.1)
+        for _ in range(5):
+            with pytest.raises(ClusterConfigError, match="not found"):
+                await clusters.for_region(NAMESPACE, region)
+        assert reads() == 3
+        await home.put("secrets", kubeconfig_secret(remote))
+        await asyncio.sleep(1.1)
+        assert (await clusters.for_region(NAMESPACE, region)).cluster == "eu-west"
 
 
 async def test_an_unreachable_region_is_an_error_not_an_empty_region(

@@ -42,15 +42,17 @@ async def test_a_broken_kubeconfig_stops_the_rollout_there_and_leaves_stable_alo
     await eventually(lambda: world.status().get("phase") == "Healthy", what="Healthy")
     stable_before = copy.deepcopy(world.deployments(world.remote)[revision(v1)]["spec"])
 
-    # When the kubeconfig Secret is replaced by something that is not a kubeconfig, and v2 is rolled out
+    # When the kubeconfig Secret is replaced by something that is not a kubeconfig
     await world.home.delete("secrets", NAMESPACE, "eu-west-kubeconfig")
     await world.home.put("secrets", secret("eu-west-kubeconfig", {"kubeconfig": "clusters: [unterminated"}))
-    v2 = model_deployment(world.prometheus.url, "v2")
-    await world.change(v2)
 
-    # Then status says which Secret is broken, and the remote region keeps its stable revision as it was
+    # Then status says which Secret is broken (once the operator has read it again: within one interval)
     message = await eventually(lambda: degraded_message(world), what="a Degraded condition")
     assert "Secret ml/eu-west-kubeconfig" in message and "not a usable kubeconfig" in message
+
+    # And when v2 is rolled out, the remote region keeps its stable revision as it was
+    v2 = model_deployment(world.prometheus.url, "v2")
+    await world.change(v2)
     await asyncio.sleep(1.0)  # several cycles
     remote: dict[str, Any] = world.deployments(world.remote)
     assert set(remote) == {revision(v1)}

@@ -25,6 +25,7 @@ from bellwether.clusters.client import Endpoint, ErrorHook, KubeClient
 
 HOME = "home"
 CREDENTIAL_TTL = 600.0  # re-read credentials this often: exec-plugin and projected tokens expire
+SECRET_TTL = 10.0  # a Secret read is reused this long, by every ModelDeployment that names it
 
 
 class ClusterConfigError(Exception):
@@ -115,13 +116,19 @@ class Clusters:
         kubeconfig: str | None = None,
         context: str | None = None,
         on_error: ErrorHook | None = None,
+        secret_ttl: float = SECRET_TTL,
     ) -> None:
         self.session = session
         self.kubeconfig, self.context = kubeconfig, context
         self.on_error = on_error
+        self.secret_ttl = secret_ttl
         self._home: tuple[float, KubeClient] | None = None
-        # (namespace, secret, key) -> (resourceVersion, created at, client); the Secret is read every
-        # time (one GET), so a fixed or broken kubeconfig takes effect on the next cycle
+        # (namespace, name) -> (read at, the Secret or None when missing). Many ModelDeployments name
+        # the same Secret and each cycle needs it: one GET per Secret per `secret_ttl` serves them all,
+        # and a fixed or broken Secret still takes effect within `secret_ttl`.
+        self._secrets: dict[tuple[str, str], tuple[float, dict[str, Any] | None]] = {}
+        self._secrets_swept = time.monotonic()
+        # (namespace, secret, key) -> (resourceVersion, created at, client)
         self._remote: dict[tuple[str, str, str], tuple[str, float, KubeClient]] = {}
 
     async def home(self) -> KubeClient:
@@ -131,21 +138,34 @@ class Clusters:
             self._home = (now, KubeClient(HOME, endpoint, self.session, self.on_error))
         return self._home[1]
 
+    async def secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Secret as read at most `secret_ttl` ago (None: it does not exist)."""
+        now = time.monotonic()
+        cached = self._secrets.get((namespace, name))
+        if cached is not None and now - cached[0] < self.secret_ttl:
+            return cached[1]
+        if now - self._secrets_swept > CREDENTIAL_TTL:  # forget Secrets no longer named by anyone
+            self._secrets = {k: v for k, v in self._secrets.items() if now - v[0] < self.secret_ttl}
+            self._secrets_swept = now
+        secret = await (await self.home()).get("Secret", namespace, name)
+        self._secrets[(namespace, name)] = (time.monotonic(), secret)
+        return secret
+
     async def for_region(self, namespace: str, region: Region) -> KubeClient:
         """The client of `region`'s cluster; raises ClusterConfigError saying what is wrong."""
         if region.cluster is None:
             return await self.home()
         ref = region.cluster.kubeconfig_secret
         cache_key = (namespace, ref.name, ref.key)
-        now = time.monotonic()
-        cached = self._remote.get(cache_key)
-        secret = await (await self.home()).get("Secret", namespace, ref.name)
+        secret = await self.secret(namespace, ref.name)
         if secret is None:
             self._remote.pop(cache_key, None)
             raise ClusterConfigError(
                 f"region {region.name}: Secret {namespace}/{ref.name} not found; create it with the region's "
                 f"kubeconfig under key {ref.key!r}"
             )
+        now = time.monotonic()
+        cached = self._remote.get(cache_key)
         version = str(secret.get("metadata", {}).get("resourceVersion", ""))
         if cached and cached[0] == version and now - cached[1] < CREDENTIAL_TTL:
             return cached[2]

@@ -17,7 +17,7 @@ import kopf
 
 from bellwether.api import GROUP, PLURAL, VERSION
 from bellwether.clusters import Clusters
-from bellwether.clusters.config import home_credentials
+from bellwether.clusters.config import SECRET_TTL, home_credentials
 from bellwether.handlers import metrics
 from bellwether.handlers.reconcile import Context, cleanup, reconcile
 
@@ -83,7 +83,9 @@ def build_registry(options: Options) -> kopf.OperatorRegistry:
     @kopf.on.startup(registry=registry)
     async def startup(memo: kopf.Memo, **_: Any) -> None:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        clusters = Clusters(session, options.kubeconfig, options.context, on_error=metrics.count_api_error)
+        # A changed Secret is seen within one interval (and SECRET_TTL at most), as a spec change is.
+        ttl = min(SECRET_TTL, options.interval)
+        clusters = Clusters(session, options.kubeconfig, options.context, metrics.count_api_error, ttl)
         memo["session"] = session
         memo["ctx"] = Context(clusters, max_requeue=options.interval)
 

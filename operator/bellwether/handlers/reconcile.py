@@ -101,21 +101,24 @@ def owner_reference(obj: dict[str, Any]) -> dict[str, Any]:
 
 async def _observe(
     ctx: Context, name: str, namespace: str, spec: ModelDeploymentSpec, region: Region
-) -> RegionObservation:
+) -> tuple[RegionObservation, KubeClient | None]:
+    """What the region looks like, and the client that saw it: the cycle applies its plan through the
+    same client, so a kubeconfig Secret changed meanwhile never sends the plan to another cluster."""
     try:
         client = await ctx.clusters.for_region(namespace, region)
         route_kind = ROUTE_KINDS.get(spec.traffic.router)
         if route_kind:
             await ensure_kind_served(client, route_kind, region.name)
-        return await observe_region(
+        seen = await observe_region(
             client,
             name=name,
             region=region.name,
             namespace=region_namespace(namespace, spec, region.name),
             router=spec.traffic.router,
         )
+        return seen, client
     except CLUSTER_ERRORS as e:
-        return RegionObservation(region.name, reachable=False, error=_why(region.name, e))
+        return RegionObservation(region.name, reachable=False, error=_why(region.name, e)), None
 
 
 def _why(region: str, error: Exception) -> str:
@@ -131,7 +134,7 @@ async def _bearer_token(ctx: Context, namespace: str, spec: ModelDeploymentSpec)
     ref = spec.analysis.prometheus.bearer_token_secret
     if ref is None:
         return None
-    secret = await (await ctx.clusters.home()).get("Secret", namespace, ref.name)
+    secret = await ctx.clusters.secret(namespace, ref.name)
     data = (secret or {}).get("data") or {}
     if ref.key not in data:
         log.warning("bearer token Secret %s/%s key %s not found; querying without it", namespace, ref.name, ref.key)
@@ -232,8 +235,10 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
         event = Event("Warning", "InvalidSpec", "; ".join(e.problems))
         return Outcome(events=(event,) if patched else (), requeue_after=ctx.max_requeue, status_patched=patched)
 
-    regions = await asyncio.gather(*(_observe(ctx, name, namespace, spec, r) for r in spec.regions))
+    seen = await asyncio.gather(*(_observe(ctx, name, namespace, spec, r) for r in spec.regions))
+    regions = [observation for observation, _ in seen]
     observed = {r.name: r for r in regions}
+    clients = {observation.name: client for observation, client in seen if client is not None}
     command = read_command(obj["metadata"].get("annotations") or {})
     requests = rollout.analysis_due(spec, old, now)
     measurements = await _measure(ctx, name, namespace, spec, requests, now)
@@ -250,7 +255,7 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
     patched = await _write_status(home, obj, new)  # StaleRead here: nothing is applied
     _count(namespace, old, new)
 
-    failed = await _apply(ctx, obj, spec, decision.regions, observed, skip=unseen)
+    failed = await _apply(obj, spec, decision.regions, observed, clients)
     if failed:
         ctx.apply_errors[(namespace, name)] = failed
     else:
@@ -268,23 +273,23 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
 
 
 async def _apply(
-    ctx: Context,
     obj: dict[str, Any],
     spec: ModelDeploymentSpec,
     plans: Sequence[RegionPlan],
-    observed: dict[str, RegionObservation],
-    skip: Mapping[str, str],
+    observed: Mapping[str, RegionObservation],
+    clients: Mapping[str, KubeClient],
 ) -> dict[str, str]:
-    """Apply each region's plan, except in regions we could not see; returns why each failure failed."""
+    """Apply each region's plan through the client that observed it; regions we could not see (no
+    client) are left alone. Returns why each failure failed."""
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     owner = owner_reference(obj)
     failed: dict[str, str] = {}
     for plan in plans:
-        if plan.region in skip:
+        client = clients.get(plan.region)
+        if client is None:
             continue  # never act on a region we could not see
         region = spec.region(plan.region)
         try:
-            client = await ctx.clusters.for_region(namespace, region)
             await apply_region(
                 client,
                 objects_for_region(name, namespace, spec, plan),
