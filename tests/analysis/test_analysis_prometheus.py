@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 from conftest import Prometheus, start_prometheus
@@ -143,6 +144,31 @@ async def test_a_custom_query_with_a_hostile_namespace_is_escaped(started: datet
     attack = await judged(spec, "healthy", started, namespace=hostile)
     assert attack["throughput"].verdict == "Inconclusive"
     assert (attack["throughput"].reason or "").startswith("no data for the canary")
+
+
+async def test_a_session_shared_by_every_cycle_stays_open_and_reuses_its_connections(
+    started: datetime, prometheus: Prometheus
+) -> None:
+    # The operator hands every cycle's source one session: five cycles of four concurrent queries
+    # (two metrics, canary and stable) open no more connections than one cycle does.
+    created = 0
+
+    async def count(*_: object) -> None:
+        nonlocal created
+        created += 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(count)
+    spec = spec_with(ALL_PRESETS[:2], prometheus.url)
+    request = AnalysisRequest("healthy", CANARY, STABLE, INTERVAL, started.isoformat())
+    async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+        for _ in range(5):
+            async with PrometheusSource(prometheus.url, 5.0, session=session) as source:
+                results = await measure(spec, "llama", "ml", [request], source, datetime.now(UTC))
+            assert {m.verdict for m in results} == {"Successful"}, [m.reason for m in results]
+            assert source.queries == 4
+        assert not session.closed
+    assert 1 <= created <= 4
 
 
 async def test_a_query_returning_many_series_is_an_error_saying_how_to_fix_it(

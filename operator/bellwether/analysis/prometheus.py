@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -38,26 +39,36 @@ def rendered(metric: Metric, window: Window) -> str:
 
 
 class PrometheusSource:
-    """Use as `async with PrometheusSource(...) as source:` to share one connection pool; used bare, each
-    sample opens and closes its own."""
+    """Use as `async with PrometheusSource(...) as source:` to share one connection pool, or hand it a
+    `session` that outlives it (the operator keeps one for all its cycles: a pool per cycle would pay a
+    new connection, and at scale a new TLS handshake, for every measurement). Used bare, each sample
+    opens and closes its own."""
 
-    def __init__(self, url: str, timeout_seconds: float, bearer_token: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout_seconds: float,
+        bearer_token: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout_seconds
         self._headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
-        self._session: aiohttp.ClientSession | None = None
+        self._session = session
+        self._owned = False  # whether `_session` is ours to close
         self.queries = 0
 
     async def __aenter__(self) -> PrometheusSource:
-        self._session = aiohttp.ClientSession(headers=self._headers)
+        if self._session is None:
+            self._session, self._owned = aiohttp.ClientSession(), True
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._session is not None:
+        if self._owned and self._session is not None:
             await self._session.close()
-            self._session = None
+            self._session, self._owned = None, False
 
     async def sample(self, metric: Metric, window: Window) -> Sample:
         try:
@@ -88,13 +99,15 @@ class PrometheusSource:
         timeout = aiohttp.ClientTimeout(total=self.timeout + 1.0)
         if self._session is not None:
             return await self._send(self._session, path, params, timeout)
-        async with aiohttp.ClientSession(headers=self._headers) as session:
+        async with aiohttp.ClientSession() as session:
             return await self._send(session, path, params, timeout)
 
     async def _send(
         self, session: aiohttp.ClientSession, path: str, params: dict[str, str], timeout: aiohttp.ClientTimeout
     ) -> Any:
-        async with session.post(self.url + path, data=params, timeout=timeout) as response:
+        # Encoded here: a dict would go through aiohttp's multipart machinery (a fresh boundary per request).
+        form, headers = urlencode(params), {**self._headers, "Content-Type": "application/x-www-form-urlencoded"}
+        async with session.post(self.url + path, data=form, headers=headers, timeout=timeout) as response:
             try:
                 body = await response.json(content_type=None)
             except ValueError:

@@ -86,12 +86,15 @@ def build_registry(options: Options) -> kopf.OperatorRegistry:
         # A changed Secret is seen within one interval (and SECRET_TTL at most), as a spec change is.
         ttl = min(SECRET_TTL, options.interval)
         clusters = Clusters(session, options.kubeconfig, options.context, metrics.count_api_error, ttl)
-        memo["session"] = session
-        memo["ctx"] = Context(clusters, max_requeue=options.interval)
+        # Unlimited like a pool per cycle was, so queries never wait for one another; each has its timeout.
+        prometheus = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        memo["sessions"] = (session, prometheus)
+        memo["ctx"] = Context(clusters, max_requeue=options.interval, prometheus=prometheus)
 
     @kopf.on.cleanup(registry=registry)
     async def shutdown(memo: kopf.Memo, **_: Any) -> None:
-        await memo["session"].close()
+        for session in memo["sessions"]:
+            await session.close()
 
     @kopf.on.resume(*resource, registry=registry)
     @kopf.on.create(*resource, registry=registry)

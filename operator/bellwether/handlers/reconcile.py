@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 from pydantic import ValidationError
 
 from bellwether import rollout
@@ -70,6 +71,8 @@ class Context:
 
     clusters: Clusters
     max_requeue: float = 30.0
+    # one connection pool for every cycle's Prometheus queries; None: a pool per cycle
+    prometheus: aiohttp.ClientSession | None = None
     # (namespace, name) -> region -> why its last apply failed; reported by the next status write
     apply_errors: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
 
@@ -154,7 +157,7 @@ async def _measure(
         return ()
     prom = spec.analysis.prometheus
     token = await _bearer_token(ctx, namespace, spec)
-    async with PrometheusSource(prom.url, parse_duration(prom.timeout), token) as source:
+    async with PrometheusSource(prom.url, parse_duration(prom.timeout), token, ctx.prometheus) as source:
         results = await measure(spec, name, namespace, requests, source, now)
     for m in results:
         metrics.ANALYSIS_VERDICTS.labels(metric=m.metric, verdict=m.verdict).inc()
