@@ -75,6 +75,22 @@ class Context:
     prometheus: aiohttp.ClientSession | None = None
     # (namespace, name) -> region -> why its last apply failed; reported by the next status write
     apply_errors: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    # (namespace, name) -> (the spec as read, as parsed): a spec changes far less often than cycles run
+    specs: dict[tuple[str, str], tuple[dict[str, Any], ModelDeploymentSpec]] = field(default_factory=dict)
+
+    def parse(self, namespace: str, name: str, raw: dict[str, Any]) -> ModelDeploymentSpec:
+        """parse_spec, reusing the last result while the spec reads the same (a dict comparison costs a
+        small part of validating it again)."""
+        cached = self.specs.get((namespace, name))
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        spec = parse_spec(raw)  # a SpecError leaves the cache as it was
+        self.specs[(namespace, name)] = (raw, spec)
+        return spec
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.apply_errors.pop((namespace, name), None)
+        self.specs.pop((namespace, name), None)
 
 
 @dataclass(frozen=True)
@@ -223,7 +239,7 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
     home = await ctx.clusters.home()
     obj = await home.get("ModelDeployment", namespace, name)
     if obj is None or obj["metadata"].get("deletionTimestamp"):
-        ctx.apply_errors.pop((namespace, name), None)
+        ctx.forget(namespace, name)
         return Outcome(requeue_after=ctx.max_requeue)
     generation = int(obj["metadata"].get("generation", 1))
     try:
@@ -232,7 +248,7 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
         log.warning("status of %s/%s is unreadable; starting from an empty status", namespace, name)
         old = ModelDeploymentStatus()
     try:
-        spec = parse_spec(obj.get("spec") or {})
+        spec = ctx.parse(namespace, name, obj.get("spec") or {})
     except SpecError as e:
         patched = await _write_status(home, obj, invalid_spec(old, e.problems, generation, _iso(now)))
         event = Event("Warning", "InvalidSpec", "; ".join(e.problems))
@@ -313,6 +329,7 @@ async def cleanup(ctx: Context, obj: dict[str, Any]) -> list[str]:
     """Delete this ModelDeployment's objects in regions that owner references cannot reach (other
     clusters, other namespaces). Returns the regions that could not be cleaned up."""
     meta = obj["metadata"]
+    ctx.forget(meta["namespace"], meta["name"])
     try:
         spec = parse_spec(obj.get("spec") or {})
     except SpecError:
