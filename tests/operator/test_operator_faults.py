@@ -328,3 +328,18 @@ async def test_replicas_with_skewed_clocks_never_promote_without_evidence(world:
         await cycles(100)
     await eventually(lambda: healthy_on(world, r2), timeout=20, what="v2 Healthy")
     held(world, r1, r2)
+
+
+async def test_idle_objects_recheck_at_spread_times_so_a_restart_does_not_keep_them_in_step(world: World) -> None:
+    # Given v1 Healthy: nothing is due, so the next cycle is the periodic re-check (the operator's interval)
+    await serving(world)
+    world.operator.stop()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        ctx = Context(Clusters(session, str(world.operator.kubeconfig)), max_requeue=30.0)
+
+        # When cycles run at the same moment, as every object's does after an operator restart
+        waits = [(await reconcile(ctx, NAMESPACE, NAME)).requeue_after for _ in range(20)]
+
+    # Then each waits up to 10% less than the interval, never more, and they do not all wait alike
+    assert all(27.0 <= w <= 30.0 for w in waits), waits
+    assert len({round(w, 3) for w in waits}) > 10, waits

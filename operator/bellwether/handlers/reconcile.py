@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -198,6 +199,7 @@ def _count(namespace: str, old: ModelDeploymentStatus, new: ModelDeploymentStatu
 
 CONFLICT_REQUEUE = 0.5  # seconds: after a refused status write, decide again from a fresh read soon
 ERROR_REQUEUE = 1.0  # seconds: after an apply failed (or stopped failing), report it soon
+REQUEUE_JITTER = 0.1  # share of the periodic re-check's wait taken off at random
 
 
 class StaleRead(Exception):
@@ -285,6 +287,10 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
             "ModelDeployment", namespace, name, {"metadata": {"annotations": {COMMAND_ANNOTATION: None}}}
         )
     requeue = min(max(decision.requeue_after, 0.1), ctx.max_requeue)
+    if decision.requeue_after > ctx.max_requeue:
+        # Nothing is due: the periodic re-check. Up to 10% early, at random, so objects that started
+        # together (every one of them, after an operator restart) spread out instead of staying in step.
+        requeue *= random.uniform(1 - REQUEUE_JITTER, 1.0)
     if failed.keys() != reported.keys() - unseen.keys():  # status must learn of new or fixed failures
         requeue = min(requeue, ERROR_REQUEUE)
     errors = {**unseen, **failed}
