@@ -58,6 +58,7 @@ from promstandin import PrometheusStandIn
 
 from bellwether.api import parse_spec, revision_of, template_of
 from bellwether.api.crd import crd
+from bellwether.cli.run import tune_gc
 from scale_world import EventKubelet, ScaleApiServer
 
 NAMESPACE = "bench"
@@ -456,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.counts.split(",") if c.strip()]
+    tune_gc()  # the stand-ins hold three clusters' objects: their full collections would stall their answers
     figures = []
     for count in counts:
         with tempfile.TemporaryDirectory(prefix=f"bellwether-scale-{count}-") as workdir:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import random
 
@@ -53,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     # kopf pauses every replica when peers share a priority: replicas of one Deployment need distinct ones.
     priority = args.priority if args.priority is not None else random.SystemRandom().randrange(1, 2**31)
     options = Options(kubeconfig=args.kubeconfig, context=args.context, interval=args.interval)
+    tune_gc()
     kopf.run(
         registry=build_registry(options),
         settings=settings(),
@@ -64,3 +66,16 @@ def _run(args: argparse.Namespace) -> int:
         liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz",
     )
     return 0
+
+
+def tune_gc() -> None:
+    """Collect the old generation far less often than Python's defaults would.
+
+    Each cycle's JSON lives across a few awaits, long enough to survive the young collections, so with
+    the default thresholds a full collection ran every two seconds at 1,000 ModelDeployments, each a
+    half-second pause of the event loop that every cycle in flight waited out. Almost all of it is freed
+    by reference counting anyway. What start-up imported lives as long as the process: frozen, it is
+    left out of every collection.
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 100)
