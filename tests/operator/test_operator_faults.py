@@ -181,6 +181,25 @@ async def test_a_hung_api_server_times_out_and_is_reported_as_unreachable(world:
         assert not (await reconcile(ctx, NAMESPACE, NAME)).errors
 
 
+async def test_a_slow_region_holds_back_no_other_region(world: World) -> None:
+    # Given v1 serving, the remote region listed first
+    regions = model_deployment(world.prometheus.url)["spec"]["regions"][::-1]
+    r1 = await serving(world, regions=regions)
+
+    # When the remote API server takes 5 s over every write, and v2 is rolled out
+    world.remote.faults.append(slow := Fault(delay=5, method="WRITE"))
+    r2 = await roll_out(world, regions=regions)
+
+    # Then the home region gets its canary at once, not after the remote region's writes
+    await eventually(lambda: r2 in world.deployments(world.home), timeout=3, what="the canary at home")
+    assert r2 not in world.deployments(world.remote)
+
+    # And when the remote region is quick again, the rollout completes in both
+    world.remote.faults.remove(slow)
+    await eventually(lambda: healthy_on(world, r2), timeout=30, what="v2 Healthy")
+    held(world, r1, r2)
+
+
 async def test_a_dropped_watch_delays_nothing_and_a_deletion_missed_meanwhile_is_handled(world: World) -> None:
     # Given v1 serving in both clusters
     await serving(world)

@@ -304,15 +304,12 @@ async def _apply(
     observed: Mapping[str, RegionObservation],
     clients: Mapping[str, KubeClient],
 ) -> dict[str, str]:
-    """Apply each region's plan through the client that observed it; regions we could not see (no
-    client) are left alone. Returns why each failure failed."""
+    """Apply each region's plan through the client that observed it, all regions at once (a slow one
+    delays no other); regions we could not see (no client) are left alone. Returns why each failure failed."""
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     owner = owner_reference(obj)
-    failed: dict[str, str] = {}
-    for plan in plans:
-        client = clients.get(plan.region)
-        if client is None:
-            continue  # never act on a region we could not see
+
+    async def one(plan: RegionPlan, client: KubeClient) -> str | None:
         region = spec.region(plan.region)
         try:
             await apply_region(
@@ -326,9 +323,13 @@ async def _apply(
                 observed=observed.get(plan.region),
             )
         except CLUSTER_ERRORS as e:
-            failed[plan.region] = _why(plan.region, e)
-            log.warning("applying %s/%s in %s failed: %s", namespace, name, plan.region, failed[plan.region])
-    return failed
+            log.warning("applying %s/%s in %s failed: %s", namespace, name, plan.region, _why(plan.region, e))
+            return _why(plan.region, e)
+        return None
+
+    reached = [(plan, clients[plan.region]) for plan in plans if plan.region in clients]
+    results = await asyncio.gather(*(one(plan, client) for plan, client in reached))
+    return {plan.region: why for (plan, _), why in zip(reached, results, strict=True) if why is not None}
 
 
 async def cleanup(ctx: Context, obj: dict[str, Any]) -> list[str]:
