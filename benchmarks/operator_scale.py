@@ -22,8 +22,8 @@ per-object costs mean ratios near 1. The stand-ins run in this process on the sa
 CPU is printed too: when it nears 100% the stand-ins, not the operator, set the pace; so is the CPU of
 everything else on the machine, which disturbs the figures when it is not near 0.
 
-Windows shorter than five minutes miss the operator's re-apply of unchanged objects (every 300 s,
-`clusters.region.RESYNC_SECONDS`); `--minutes 6` includes it.
+The operator re-applies each unchanged object once every 300 s, spread evenly over that time
+(`clusters.region.resync_slot`): windows shorter than five minutes see part of it, `--minutes 6` all.
 
 Not run in CI; 100 objects take about two minutes. On two cores, 3,000 objects overload the machine
 (the operator and the stand-ins each want a core): the figures then describe an overloaded operator.

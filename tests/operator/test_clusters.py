@@ -15,7 +15,9 @@ from conftest import NAMESPACE, kubeconfig_secret, secret
 from bellwether.api import parse_spec, revision_of, template_of
 from bellwether.api.spec import ModelDeploymentSpec
 from bellwether.clusters import ApiError, ClusterConfigError, Clusters, RouteNotInstalled, apply_region, observe_region
+from bellwether.clusters.region import RESYNC_SECONDS, resync_slot
 from bellwether.render import objects_for_region
+from bellwether.render.names import owner_selector
 from bellwether.rollout.types import RegionObservation, RegionPlan, RevisionPlan
 
 
@@ -101,6 +103,26 @@ async def test_apply_is_server_side_idempotent_and_prunes_revisions_not_in_the_p
     left = sorted(o["metadata"]["name"] for o in home.list("deployments"))
     assert left == sorted([f"chat-us-east-{revision_of(template_of(v1))}", "chat-us-east-other"])
     assert len(home.list("services", NAMESPACE, "bellwether.dev/deployment=chat")) == 2  # stable's + serving
+
+
+def test_objects_applied_together_are_re_applied_at_spread_times_once_per_resync_period() -> None:
+    # 1,000 regions' objects all applied at t=0 (an operator start): when does each come due again?
+    selectors = [owner_selector(f"md-{i}", r) for i in range(500) for r in ("a", "b")]
+
+    def due(selector: str, applied: float) -> float:
+        slot, t = resync_slot(selector, applied), applied
+        while resync_slot(selector, t) == slot:
+            t += 1.0
+        return t
+
+    first = sorted(due(s, 0.0) for s in selectors)
+    assert first[0] > 0 and first[-1] <= RESYNC_SECONDS  # never later than the period
+    per_minute = [sum(1 for t in first if m * 60 <= t < (m + 1) * 60) for m in range(int(RESYNC_SECONDS) // 60)]
+    assert max(per_minute) < 2 * len(selectors) / len(per_minute), per_minute  # steady, not all at once
+    # and from then on, once per period each
+    for selector in selectors[:50]:
+        again = due(selector, 0.0)
+        assert abs(due(selector, again) - again - RESYNC_SECONDS) <= 1.0
 
 
 async def test_observation_reports_ready_unschedulable_and_stuck_pods(home: ApiServer, clusters: Clusters) -> None:

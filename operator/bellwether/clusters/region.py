@@ -9,9 +9,12 @@ scaled up before any canary pod goes away and traffic never points at a backend 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import itertools
 import json
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any
@@ -48,6 +51,17 @@ def _apply_order(obj: Mapping[str, Any]) -> int:
 # Unchanged objects are re-applied at least this often, so drift (an edit, a deletion by hand) is
 # undone; sooner when the observation shows a Deployment missing or scaled by someone else.
 RESYNC_SECONDS = 300.0
+
+
+def resync_slot(selector: str, at: float) -> int:
+    """Which RESYNC_SECONDS-long period `at` falls in, for one ModelDeployment's region: objects last
+    applied in an earlier one are re-applied.
+
+    Each region's periods start at an offset of their own, spread over RESYNC_SECONDS, so the re-applies
+    of many ModelDeployments come steadily, a few at a time, however close together they were applied
+    (every one of them when the operator starts, or a GitOps sync that changes all of them)."""
+    offset = RESYNC_SECONDS * zlib.crc32(selector.encode()) / 2**32
+    return int((at + offset) // RESYNC_SECONDS)
 
 
 class RouteNotInstalled(Exception):
@@ -87,15 +101,18 @@ async def apply_region(
     """Make the region look like `objects`; returns how many objects were applied or deleted.
 
     `owner` (home cluster, same namespace) becomes the controller owner reference, so deleting the
-    ModelDeployment garbage-collects its children. Objects applied unchanged within RESYNC_SECONDS are
-    skipped (steady state costs no writes) unless `observed` shows their Deployment missing or resized.
+    ModelDeployment garbage-collects its children. Objects applied unchanged in the current
+    `resync_slot` are skipped (steady state costs no writes) unless `observed` shows their Deployment
+    missing or resized.
     """
     route_kind = ROUTE_KINDS.get(router)
     if route_kind and any(o["kind"] == route_kind for o in objects):
         await ensure_kind_served(client, route_kind, region)
     now = time.monotonic()
     _forget_stale(client, now)
-    changed = 0
+    selector = names.owner_selector(name, region)
+    slot = resync_slot(selector, now)
+    pending: list[tuple[dict[str, Any], str, str]] = []  # (object, path, digest) to apply, in order
     for obj in sorted(objects, key=_apply_order):
         if owner is not None and obj["metadata"].get("namespace") == owner.get("namespace"):
             ref = {k: v for k, v in owner.items() if k != "namespace"}
@@ -103,17 +120,23 @@ async def apply_region(
         path = path_for(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
         digest = _digest(obj)
         last = client.applied.get(path)
-        fresh = last is not None and last[0] == digest and now - last[1] < RESYNC_SECONDS
-        if fresh and not _drifted(obj, observed):
-            continue
+        fresh = last is not None and last[0] == digest and resync_slot(selector, last[1]) == slot
+        if not fresh or _drifted(obj, observed):
+            pending.append((obj, path, digest))
+
+    async def apply(obj: dict[str, Any], path: str, digest: str) -> None:
         client.applied.pop(path, None)
         await client.apply(obj)
         client.applied[path] = (digest, now)
-        changed += 1
+
+    # One group of the apply order at a time (a failure stops the groups after it); within a group the
+    # objects do not depend on each other, so they go together.
+    for _, group in itertools.groupby(pending, key=lambda item: _apply_order(item[0])):
+        await asyncio.gather(*(apply(*item) for item in group))
+    changed = len(pending)
     keep = frozenset((o["kind"], o["metadata"]["name"]) for o in objects)
-    selector = names.owner_selector(name, region)
     last_prune = client.pruned.get(selector)
-    if changed or last_prune is None or last_prune[0] != keep or now - last_prune[1] >= RESYNC_SECONDS:
+    if changed or last_prune is None or last_prune[0] != keep or resync_slot(selector, last_prune[1]) != slot:
         kinds = ["Service", "Deployment"] + ([route_kind] if route_kind else [])
         changed += await _prune(client, kinds, namespace, selector, keep)
         client.pruned[selector] = (keep, now)
@@ -149,15 +172,20 @@ async def delete_region(client: KubeClient, *, name: str, region: str, namespace
 async def _prune(
     client: KubeClient, kinds: Sequence[str], namespace: str, selector: str, keep: AbstractSet[tuple[str, str]]
 ) -> int:
-    removed = 0
-    for kind in kinds:
+    """Delete our objects of `kinds` not in `keep`: listed all at once, deleted kind by kind in order."""
+
+    async def listed(kind: str) -> list[dict[str, Any]]:
         try:
-            found = await client.list(kind, namespace, selector)
+            return await client.list(kind, namespace, selector)
         except ApiError as e:
             if e.status == 404 and kind in ROUTE_CRDS:
-                continue  # a route kind that is not installed has nothing of ours
+                return []  # a route kind that is not installed has nothing of ours
             raise
-        for obj in found:
+
+    found = await asyncio.gather(*(listed(kind) for kind in kinds))
+    removed = 0
+    for kind, objects in zip(kinds, found, strict=True):
+        for obj in objects:
             if (kind, obj["metadata"]["name"]) not in keep:
                 await client.delete(kind, namespace, obj["metadata"]["name"])
                 client.applied.pop(path_for(kind, namespace, obj["metadata"]["name"]), None)
