@@ -323,8 +323,9 @@ async def _apply(
                 observed=observed.get(plan.region),
             )
         except CLUSTER_ERRORS as e:
-            log.warning("applying %s/%s in %s failed: %s", namespace, name, plan.region, _why(plan.region, e))
-            return _why(plan.region, e)
+            why = _why(plan.region, e)
+            log.warning("applying %s/%s in %s failed: %s", namespace, name, plan.region, why)
+            return why
         return None
 
     reached = [(plan, clients[plan.region]) for plan in plans if plan.region in clients]
