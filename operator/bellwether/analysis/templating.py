@@ -10,6 +10,7 @@ error here as it already is at `kubectl apply` time (the CRD's CEL rule and the 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -61,25 +62,50 @@ def escape_regex(value: str) -> str:
     return _RE2_SPECIAL.sub(r"\\\1", value)
 
 
+@dataclass(frozen=True)
+class _Slot:
+    """A placeholder, and where it stands: outside any string (`quote` None) or inside one."""
+
+    variable: str
+    quote: str | None
+    regex: bool  # inside a regex matcher's pattern
+
+
 def render(query: str, variables: Variables) -> str:
     """The query with every placeholder replaced; placeholders inside strings are escaped for that string."""
+    out: list[str] = []
+    for part in _parts(query):
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        variable, raw = part.variable, variables.value(part.variable)
+        if part.quote is None:
+            out.append(raw if variable == "interval" else _bare(raw, variable))
+        elif part.quote == "`":
+            out.append(escape_regex(_raw_string(raw, variable)) if part.regex else _raw_string(raw, variable))
+        else:
+            out.append(escape_string(escape_regex(raw) if part.regex else raw, part.quote))
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parts(query: str) -> tuple[str | _Slot, ...]:
+    """The query as literal text and placeholders. Kept per query: a handful of queries are rendered
+    for every window of every ModelDeployment, and reading one character by character costs more than
+    filling it in."""
     problem = query_problem(query)
     if problem:
         raise TemplateError(f"query {problem}")
-    out: list[str] = []
+    parts: list[str | _Slot] = []
+    text: list[str] = []  # literal text since the last placeholder
     i = 0
     quote: str | None = None  # the quote character of the string literal we are in, if any
     regex = False  # that string is a regex matcher's pattern
     while i < len(query):
         placeholder = _PLACEHOLDER.match(query, i)
         if placeholder:
-            variable, raw = placeholder.group(1), variables.value(placeholder.group(1))
-            if quote is None:
-                out.append(raw if variable == "interval" else _bare(raw, variable))
-            elif quote == "`":
-                out.append(escape_regex(_raw_string(raw, variable)) if regex else _raw_string(raw, variable))
-            else:
-                out.append(escape_string(escape_regex(raw) if regex else raw, quote))
+            parts += ["".join(text), _Slot(placeholder.group(1), quote, regex)]
+            text = []
             i = placeholder.end()
             continue
         ch = query[i]
@@ -88,20 +114,22 @@ def render(query: str, variables: Variables) -> str:
             # (placeholders too): a quote in it must not open a string, nor a value's newline end it.
             end = query.find("\n", i)
             end = len(query) if end < 0 else end
-            out.append(query[i:end])
+            text.append(query[i:end])
             i = end
             continue
         if quote is None and ch in "\"'`":
-            quote, regex = ch, "".join(out).rstrip().endswith(("=~", "!~"))
+            # A value before the quote is a plain word or a duration: never the end of `=~` or `!~`.
+            quote, regex = ch, "".join(text).rstrip().endswith(("=~", "!~"))
         elif quote is not None and ch == "\\" and quote != "`":
-            out.append(query[i : i + 2])  # an escape inside a string, e.g. \" does not end it
+            text.append(query[i : i + 2])  # an escape inside a string, e.g. \" does not end it
             i += 2
             continue
         elif ch == quote:
             quote, regex = None, False
-        out.append(ch)
+        text.append(ch)
         i += 1
-    return "".join(out)
+    parts.append("".join(text))
+    return tuple(p for p in parts if p != "")
 
 
 def _bare(value: str, variable: str) -> str:
