@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -283,6 +284,37 @@ async def test_prometheus_down_or_slow_is_inconclusive_and_never_promotes(world:
         if status.stable_revision == r2:
             assert at >= recovered - timedelta(seconds=3), "promoted on measurements taken while Prometheus was out"
     held(world, r1, r2)
+
+
+async def test_slow_answers_do_not_stretch_the_interval_between_measurements(world: World, tmp_path: Path) -> None:
+    # Given v1 serving, an operator re-checking only every 30 s (its default: between measurements it
+    # wakes only when one is due), and Prometheus answering every query 0.8 s late (within its timeout)
+    await serving(world)
+    world.operator.stop()
+    operator = OperatorProcess(world.home, tmp_path, NAMESPACE, interval=30.0, name="operator-30s")
+    operator.start()
+    try:
+        world.prometheus.delay = 0.8
+
+        # When v2's ten-minute analysis measures every 2 s for a while
+        v2 = model_deployment(world.prometheus.url, "v2")
+        v2["spec"]["analysis"]["interval"] = "2s"
+        r2 = revision(v2)
+        await world.change(v2)
+
+        def measured_at() -> list[datetime]:
+            found = {m.at for _, s in statuses(world.home, NAME) if s.canary_revision == r2 for m in s.analysis}
+            return sorted(datetime.fromisoformat(at) for at in found)
+
+        await eventually(lambda: len(measured_at()) >= 6, timeout=40, what="six measurements of v2")
+    finally:
+        operator.stop()
+        print(operator.output()[-3000:])
+
+    # Then they came one interval apart: the time each cycle took (its slow queries) was not added to
+    # the wait before the next one
+    gaps = sorted((b - a).total_seconds() for a, b in itertools.pairwise(measured_at()))
+    assert gaps[len(gaps) // 2] < 2.3, gaps
 
 
 async def test_two_replicas_acting_at_once_take_each_step_once(world: World, tmp_path: Path) -> None:

@@ -24,6 +24,9 @@ from bellwether.handlers.reconcile import Context, cleanup, reconcile
 PREFIX = "bellwether.dev"
 FINALIZER = f"{PREFIX}/cleanup"
 log = logging.getLogger("bellwether")
+# How long after its due time a cycle wakes: a timer firing a hair early would find the measurement not
+# yet due and come back a second later.
+LATE_BY = 0.05
 
 
 @dataclass(frozen=True)
@@ -109,9 +112,10 @@ def build_registry(options: Options) -> kopf.OperatorRegistry:
         ctx: Context = memo["ctx"]
         wake = _wake(memo)
         assert namespace is not None  # ModelDeployments are namespaced
+        loop = asyncio.get_running_loop()
         while not stopped:
             wake.clear()
-            delay = ctx.max_requeue
+            started, delay = loop.time(), ctx.max_requeue
             try:
                 outcome = await reconcile(ctx, namespace, name)
             except Exception:  # the home cluster failed us; the next cycle starts over from a fresh read
@@ -120,7 +124,10 @@ def build_registry(options: Options) -> kopf.OperatorRegistry:
                 delay = outcome.requeue_after
                 for event in outcome.events:
                     kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-            await _sleep(wake, stopped, delay)
+            # The wait counts from the cycle's start, as the decision's "due in N seconds" does: counted
+            # from its end, each cycle would come later by the time the last one took, and objects slowed
+            # by a busy moment would pile onto the ones due after them, making the next moment busier.
+            await _sleep(wake, stopped, max(0.0, delay + LATE_BY - (loop.time() - started)))
 
     @kopf.on.delete(*resource, registry=registry, retries=10, backoff=5)
     async def delete(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
