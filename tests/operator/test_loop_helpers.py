@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bellwether.api import Condition, ModelDeploymentStatus, RegionStatus
+from bellwether.handlers.reconcile import crowded_backoff
 from bellwether.handlers.status import COMMAND_ANNOTATION, merge_patch, read_command, with_errors
 from bellwether.rollout.types import ManualCommand
 
@@ -76,3 +77,14 @@ def test_the_condition_goes_away_when_the_region_is_fixed() -> None:
     error = "region eu-west: Secret ml/eu-west-kubeconfig not found; create it"
     broken = with_errors(ModelDeploymentStatus(), {"eu-west": error}, 1, "2026-11-22T18:00:00Z")
     assert [c.type for c in with_errors(broken, {}, 1, "2026-11-22T18:01:00Z").conditions] == []
+
+
+def test_only_cycles_slowed_by_a_saturated_operator_move_later_each_by_its_own_amount() -> None:
+    # A long cycle during which the process computed nearly all the time: the core was crowded
+    crowded = [crowded_backoff(took=1.5, computed=1.45) for _ in range(50)]
+    assert all(0.0 <= b <= 1.5 for b in crowded), crowded
+    assert len({round(b, 6) for b in crowded}) > 40, "cycles due together must not move together"
+    # A long cycle that waited on a slow server while the process idled keeps its schedule, as does a
+    # short one however busy the process was
+    assert crowded_backoff(took=1.5, computed=0.2) == 0.0
+    assert crowded_backoff(took=0.3, computed=0.3) == 0.0

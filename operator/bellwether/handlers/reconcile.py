@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import random
 import time
@@ -226,15 +227,37 @@ async def _write_status(home: KubeClient, obj: dict[str, Any], new: ModelDeploym
     return True
 
 
+# A cycle at least this long, during which the process computed at least this share of the time, was
+# slowed by the operator's own load (cycles crowding its one core), not by a slow server.
+CROWDED_SECONDS = 1.0
+CROWDED_SHARE = 0.9
+
+
+def crowded_backoff(took: float, computed: float) -> float:
+    """Extra wait after a cycle slowed by a saturated operator: a random part of the time it took.
+
+    Cycles due together (a sync that changed every ModelDeployment at once) stay due together one
+    interval later, and the next, crowding the core each time. Each one slowed by the crowd moves a
+    random amount later, so the crowd thins out within a few intervals; a cycle that waited on a slow
+    server while the process idled keeps its schedule."""
+    if took < CROWDED_SECONDS or computed < CROWDED_SHARE * took:
+        return 0.0
+    return random.uniform(0.0, took)
+
+
 async def reconcile(ctx: Context, namespace: str, name: str, now: datetime | None = None) -> Outcome:
-    started = time.monotonic()
+    """One cycle; its `requeue_after` counts from the cycle's start."""
+    started, cpu = time.monotonic(), time.process_time()
     try:
-        return await _reconcile(ctx, namespace, name, now or datetime.now(UTC))
+        outcome = await _reconcile(ctx, namespace, name, now or datetime.now(UTC))
     except StaleRead as e:
         log.info("%s/%s changed during the cycle (%s); deciding again", namespace, name, e)
-        return Outcome(requeue_after=min(CONFLICT_REQUEUE, ctx.max_requeue))
+        outcome = Outcome(requeue_after=min(CONFLICT_REQUEUE, ctx.max_requeue))
     finally:
-        metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+        took = time.monotonic() - started
+        metrics.RECONCILE_SECONDS.observe(took)
+    backoff = crowded_backoff(took, time.process_time() - cpu)
+    return dataclasses.replace(outcome, requeue_after=outcome.requeue_after + backoff) if backoff else outcome
 
 
 async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> Outcome:
