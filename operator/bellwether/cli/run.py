@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--interval",
         type=float,
         default=30.0,
-        help="longest wait in seconds between two rollout cycles of one ModelDeployment (default 30)",
+        help="longest wait in seconds between two rollout cycles of one ModelDeployment while the operator keeps "
+        "up (default 30)",
     )
     p.set_defaults(func=_run)
 
