@@ -82,7 +82,7 @@ async def test_apply_is_server_side_idempotent_and_prunes_revisions_not_in_the_p
     canary_name = f"chat-us-east-{plan.revisions[1].revision}"
     await home.delete("deployments", NAMESPACE, canary_name)
     seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
-    await apply_region(client, objects_for_region("chat", NAMESPACE, v1, plan), observed=seen, **kwargs)  # type: ignore[arg-type]
+    await apply_region(client, objects_for_region("chat", NAMESPACE, v1, plan), observed=seen.observation, **kwargs)  # type: ignore[arg-type]
     assert home.get("deployments", NAMESPACE, canary_name) is not None
 
     # Someone else's Deployment with similar labels is left alone; the dropped canary goes.
@@ -168,31 +168,47 @@ async def test_observation_reports_ready_unschedulable_and_stuck_pods(home: ApiS
     }
     await home.put("pods", {"metadata": {"name": "p1", "namespace": NAMESPACE, "labels": labels}, "status": pending})
     await home.put("pods", {"metadata": {"name": "p2", "namespace": NAMESPACE, "labels": labels}, "status": pulling})
+    running = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    stable_labels = {**labels, "bellwether.dev/revision": r1}
+    serving = {**stable_labels, "bellwether.dev/serving": "true"}
+    await home.put("pods", {"metadata": {"name": "s1", "namespace": NAMESPACE, "labels": serving}, "status": running})
+    await home.put(
+        "pods", {"metadata": {"name": "s2", "namespace": NAMESPACE, "labels": stable_labels}, "status": running}
+    )
 
-    seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
+    found = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
+    seen = found.observation
     assert seen.reachable
     assert seen.pods[r1].ready == 2 and seen.pods[r1].problem is None
     assert seen.pods[r2].ready == 0 and seen.pods[r2].unavailable == 2 and seen.pods[r2].unschedulable == 1
     assert seen.pods[r2].problem is not None and "Insufficient nvidia.com/gpu" in seen.pods[r2].problem
-    assert seen.weights == {r1: 100}  # only ready pods get traffic from the serving Service
+    # Traffic goes to ready pods labelled serving, not to every ready pod.
+    assert seen.pods[r1].serving == 1 and seen.pods[r2].serving == 0
+    assert seen.weights == {r1: 100}
+    assert {(p.name, p.ready, p.serving) for p in found.pods} == {
+        ("p1", False, False),
+        ("p2", False, False),
+        ("s1", True, True),
+        ("s2", True, False),
+    }
 
 
-async def test_a_region_whose_deployments_are_all_ready_is_observed_without_reading_its_pods(
+async def test_a_routed_region_whose_deployments_are_all_ready_is_observed_without_reading_its_pods(
     home: ApiServer, clusters: Clusters
 ) -> None:
-    v1 = make_spec(version="v1")
+    v1 = make_spec("gatewayAPI", version="v1")
     client = await clusters.home()
     plan = plan_for("us-east", (v1, "stable", 2, 100))
     objects = objects_for_region("chat", NAMESPACE, v1, plan)
-    await apply_region(client, objects, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
+    await apply_region(client, objects, name="chat", region="us-east", namespace=NAMESPACE, router="gatewayAPI")
     dep_name, r1 = f"chat-us-east-{plan.revisions[0].revision}", plan.revisions[0].revision
     generation = home.get("deployments", NAMESPACE, dep_name)["metadata"]["generation"]  # type: ignore[index]
     pods_path = f"/api/v1/namespaces/{NAMESPACE}/pods"
 
     async def observe() -> tuple[RegionObservation, int]:
         before = sum(1 for _, path, _ in home.requests if path == pods_path)
-        seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
-        return seen, sum(1 for _, path, _ in home.requests if path == pods_path) - before
+        seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="gatewayAPI")
+        return seen.observation, sum(1 for _, path, _ in home.requests if path == pods_path) - before
 
     # Every replica ready, status current: the pods can say nothing more, so they are not read.
     ready = {"observedGeneration": generation, "replicas": 2, "readyReplicas": 2}
@@ -220,7 +236,7 @@ async def test_route_weights_are_applied_and_observed(home: ApiServer, clusters:
         router="gatewayAPI",
     )
     seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="gatewayAPI")
-    assert seen.weights == {p.revision: p.weight for p in plan.revisions}
+    assert seen.observation.weights == {p.revision: p.weight for p in plan.revisions}
 
 
 async def test_a_route_kind_that_is_not_installed_fails_before_anything_is_applied(

@@ -19,10 +19,10 @@ bellwether.clusters.permissions.RULES; do not edit by hand (a test fails on drif
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "create", "patch", "delete"]
-# unschedulable pods and image pull failures, reported in status
+# unschedulable pods and image pull failures, reported in status; the serving label and deletion cost that put a pod in (or take it out of) the replicas router's traffic
 - apiGroups: [""]
   resources: ["pods"]
-  verbs: ["list"]
+  verbs: ["list", "patch"]
 # kubeconfigs of remote regions and Prometheus bearer tokens, named in the spec
 - apiGroups: [""]
   resources: ["secrets"]

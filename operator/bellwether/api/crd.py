@@ -70,6 +70,7 @@ def crd() -> dict[str, Any]:
         {"name": "Stable", "type": "string", "jsonPath": ".status.stableRevision"},
         {"name": "Canary", "type": "string", "jsonPath": ".status.canaryRevision"},
         {"name": "Weight", "type": "integer", "jsonPath": ".status.canaryWeight"},
+        {"name": "Share", "type": "string", "jsonPath": ".status.canaryShare"},
         {"name": "Regions", "type": "string", "jsonPath": ".status.regionSummary"},
         {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -275,6 +275,12 @@ class Rollout(Wire):
     )
     bake_time: Duration = Field(default="10m", description="After full promotion: keep judging for this long.")
     progress_deadline: Duration = Field(default="15m", description="A step that cannot progress fails the rollout.")
+    rollback_traffic: Literal["immediate", "whenStableReady"] = Field(
+        default="immediate",
+        description="immediate: a rolled-back revision leaves traffic within one cycle, everywhere, even "
+        "where stable's pods are still starting; whenStableReady: it keeps serving the capacity stable "
+        "lacks in a region and hands it over as stable's pods become ready.",
+    )
 
     @model_validator(mode="after")
     def _weights_increase(self) -> Rollout:

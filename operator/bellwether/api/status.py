@@ -35,9 +35,17 @@ class Condition(Wire):
 
 class RegionStatus(Wire):
     name: str
-    stable_ready: int = 0
-    canary_ready: int = 0
-    weight: int = 0
+    replicas: int = Field(
+        default=0, description="The replicas the region wants: what stable restores after a rollback."
+    )
+    stable_ready: int | None = Field(default=0, description="Ready stable pods; unset when the region cannot be seen.")
+    canary_ready: int | None = Field(default=0, description="Ready canary pods; unset when the region cannot be seen.")
+    weight: int = Field(default=0, description="The canary's share of traffic the step asks for, 0-100.")
+    share: int = Field(
+        default=0,
+        description="The canary's share of traffic as routed: with the replicas router, its serving pods' "
+        "part of all serving pods (the closest the replica counts allow to the weight).",
+    )
     phase: RegionPhase = "Pending"
     message: str | None = None
 
@@ -115,7 +123,14 @@ class ModelDeploymentStatus(Wire):
     canary_revision: str | None = Field(default=None, description="The revision being rolled out, if any.")
     wave: int = Field(default=0, description="Index of the current wave in spec.rollout.waves (or the default waves).")
     step: int = Field(default=0, description="Index of the current step in spec.rollout.steps.")
-    canary_weight: int = Field(default=0, description="The canary's share of traffic in the current wave, 0-100.")
+    canary_weight: int = Field(
+        default=0, description="The canary's share of traffic the current step asks for in its wave, 0-100."
+    )
+    canary_share: str | None = Field(
+        default=None,
+        description="The share the canary receives as routed in the current wave, e.g. '20%' or '20-33%' "
+        "when its regions differ.",
+    )
     regions: list[RegionStatus] = Field(default_factory=list, description="Per region: ready replicas and weight.")
     analysis: list[Measurement] = Field(
         default_factory=list, description="The latest judged measurements, a bounded number per metric and region."

@@ -36,8 +36,9 @@ RULES: list[dict[str, Any]] = [
     {
         "apiGroups": [""],
         "resources": ["pods"],
-        "verbs": ["list"],
-        "why": "unschedulable pods and image pull failures, reported in status",
+        "verbs": ["list", "patch"],
+        "why": "unschedulable pods and image pull failures, reported in status; the serving label and "
+        "deletion cost that put a pod in (or take it out of) the replicas router's traffic",
     },
     {
         "apiGroups": [""],

@@ -1,26 +1,30 @@
 """Applying a region's plan and observing what came of it.
 
 Apply is level-based and idempotent: server-side apply of every rendered object (field manager
-`bellwether`), then deletion of our objects in the region that the plan no longer lists. Only objects
-labelled as this ModelDeployment's in this region are ever deleted. Deployments are applied before
-Services and routes, Deployments scaled to zero and removals come last, so the stable revision is
-scaled up before any canary pod goes away and traffic never points at a backend without pods.
+`bellwether`), pod labels for the `replicas` router's serving membership, and deletion of our objects
+in the region that the plan no longer lists. Only objects labelled as this ModelDeployment's in this
+region are ever deleted. The order keeps two promises at every moment, not only at the end:
+traffic moves first (Services, then routes and serving labels), so no request goes to a pod about
+to be removed; then Deployments shrink and go, and only then do others grow, so the region never
+holds more pods than `replicas + maxSurge` asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
-import itertools
 import json
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import Any
 
 from bellwether.clusters.client import KINDS, ApiError, KubeClient, path_for
 from bellwether.render import names
+from bellwether.render.serving import PodView, pod_view, serving_patch
 from bellwether.rollout.types import RegionObservation, RevisionPods
 
 ROUTE_KINDS = {"gatewayAPI": "HTTPRoute", "istio": "VirtualService"}
@@ -40,12 +44,17 @@ STUCK = {
 }
 
 
-def _apply_order(obj: Mapping[str, Any]) -> int:
-    """Pods first, then Services, then the route; Deployments scaled to zero only after the route has
-    moved traffic away from them."""
-    if obj["kind"] == "Deployment":
-        return 0 if obj["spec"].get("replicas", 1) > 0 else 3
-    return 1 if obj["kind"] == "Service" else 2
+SERVICES, TRAFFIC, SHRINK, PRUNE_DEPLOYMENTS, GROW, PRUNE_REST = range(6)
+
+
+def _apply_order(obj: Mapping[str, Any], observed: RegionObservation | None) -> int:
+    """Services, then routes (traffic), then Deployments that shrink, then those that grow or stay."""
+    if obj["kind"] == "Service":
+        return SERVICES
+    if obj["kind"] != "Deployment":
+        return TRAFFIC
+    pods = observed.pods.get(obj["metadata"]["labels"].get(names.REVISION, "")) if observed is not None else None
+    return SHRINK if pods is not None and obj["spec"].get("replicas", 1) < pods.desired else GROW
 
 
 # Unchanged objects are re-applied at least this often, so drift (an edit, a deletion by hand) is
@@ -97,8 +106,10 @@ async def apply_region(
     router: str,
     owner: Mapping[str, Any] | None = None,
     observed: RegionObservation | None = None,
+    serving: Mapping[str, bool] | None = None,
 ) -> int:
-    """Make the region look like `objects`; returns how many objects were applied or deleted.
+    """Make the region look like `objects`, with `serving` (pod name -> in the serving Service or not)
+    as its traffic membership; returns how many objects were applied, patched or deleted.
 
     `owner` (home cluster, same namespace) becomes the controller owner reference, so deleting the
     ModelDeployment garbage-collects its children. Objects applied unchanged in the current
@@ -112,8 +123,8 @@ async def apply_region(
     _forget_stale(client, now)
     selector = names.owner_selector(name, region)
     slot = resync_slot(selector, now)
-    pending: list[tuple[dict[str, Any], str, str]] = []  # (object, path, digest) to apply, in order
-    for obj in sorted(objects, key=_apply_order):
+    stages: dict[int, list[Callable[[], Awaitable[Any]]]] = {stage: [] for stage in range(PRUNE_REST + 1)}
+    for obj in objects:
         if owner is not None and obj["metadata"].get("namespace") == owner.get("namespace"):
             ref = {k: v for k, v in owner.items() if k != "namespace"}
             obj = {**obj, "metadata": {**obj["metadata"], "ownerReferences": [ref]}}
@@ -122,25 +133,39 @@ async def apply_region(
         last = client.applied.get(path)
         fresh = last is not None and last[0] == digest and resync_slot(selector, last[1]) == slot
         if not fresh or _drifted(obj, observed):
-            pending.append((obj, path, digest))
-
-    async def apply(obj: dict[str, Any], path: str, digest: str) -> None:
-        client.applied.pop(path, None)
-        await client.apply(obj)
-        client.applied[path] = (digest, now)
-
-    # One group of the apply order at a time (a failure stops the groups after it); within a group the
-    # objects do not depend on each other, so they go together.
-    for _, group in itertools.groupby(pending, key=lambda item: _apply_order(item[0])):
-        await asyncio.gather(*(apply(*item) for item in group))
-    changed = len(pending)
+            stages[_apply_order(obj, observed)].append(functools.partial(_apply_one, client, obj, path, digest, now))
+    for pod, serve in (serving or {}).items():
+        stages[TRAFFIC].append(functools.partial(client.merge_patch, "Pod", namespace, pod, serving_patch(serve)))
+    changed = sum(map(len, stages.values()))
     keep = frozenset((o["kind"], o["metadata"]["name"]) for o in objects)
     last_prune = client.pruned.get(selector)
     if changed or last_prune is None or last_prune[0] != keep or resync_slot(selector, last_prune[1]) != slot:
-        kinds = ["Service", "Deployment"] + ([route_kind] if route_kind else [])
-        changed += await _prune(client, kinds, namespace, selector, keep)
+        removed: list[int] = []
+
+        async def prune(kinds: list[str]) -> None:
+            removed.append(await _prune(client, kinds, namespace, selector, keep))
+
+        stages[PRUNE_DEPLOYMENTS].append(functools.partial(prune, ["Deployment"]))
+        stages[PRUNE_REST].append(functools.partial(prune, ["Service"] + ([route_kind] if route_kind else [])))
+        await _run_stages(stages)
         client.pruned[selector] = (keep, now)
+        return changed + sum(removed)
+    await _run_stages(stages)
     return changed
+
+
+async def _apply_one(client: KubeClient, obj: dict[str, Any], path: str, digest: str, now: float) -> None:
+    client.applied.pop(path, None)
+    await client.apply(obj)
+    client.applied[path] = (digest, now)
+
+
+async def _run_stages(stages: Mapping[int, Sequence[Callable[[], Awaitable[Any]]]]) -> None:
+    """One stage at a time (a failure stops the stages after it); within a stage the writes do not
+    depend on each other, so they go together."""
+    for stage in sorted(stages):
+        if stages[stage]:
+            await asyncio.gather(*(write() for write in stages[stage]))
 
 
 def _forget_stale(client: KubeClient, now: float) -> None:
@@ -186,7 +211,7 @@ async def _prune(
     removed = 0
     for kind, objects in zip(kinds, found, strict=True):
         for obj in objects:
-            if (kind, obj["metadata"]["name"]) not in keep:
+            if (kind, obj["metadata"]["name"]) not in keep and not obj["metadata"].get("deletionTimestamp"):
                 await client.delete(kind, namespace, obj["metadata"]["name"])
                 client.applied.pop(path_for(kind, namespace, obj["metadata"]["name"]), None)
                 removed += 1
@@ -245,15 +270,25 @@ def _route_weights(route: Mapping[str, Any], kind: str, by_name: Mapping[str, st
     return out
 
 
-async def observe_region(
-    client: KubeClient, *, name: str, region: str, namespace: str, router: str
-) -> RegionObservation:
-    """Ready / unavailable / unschedulable replicas per revision, problems, and current weights."""
+@dataclass(frozen=True)
+class Seen:
+    """A region as observed: what the engine is told, and the pods the serving choice is made from."""
+
+    observation: RegionObservation
+    pods: tuple[PodView, ...] = ()
+
+
+async def observe_region(client: KubeClient, *, name: str, region: str, namespace: str, router: str) -> Seen:
+    """Ready / serving / unavailable / unschedulable replicas per revision, problems, current weights."""
     selector = names.owner_selector(name, region)
     deployments = await client.list("Deployment", namespace, selector)
-    # Pods only tell why replicas are missing: when every Deployment has all it wants ready, skip them
-    # (half the reads of a steady region, and the largest answers).
-    pods = [] if all(map(_settled, deployments)) else await client.list("Pod", namespace, selector)
+    route_kind = ROUTE_KINDS.get(router)
+    # With a route, pods only tell why replicas are missing: when every Deployment has all it wants
+    # ready, skip them (half the reads of a steady region). The replicas router needs them: which pods
+    # serve is decided pod by pod.
+    skip_pods = route_kind is not None and all(map(_settled, deployments))
+    pods = [] if skip_pods else await client.list("Pod", namespace, selector)
+    views = tuple(v for v in map(pod_view, pods) if v is not None)
     by_name: dict[str, str] = {}
     revisions: dict[str, RevisionPods] = {}
     for dep in deployments:
@@ -261,24 +296,8 @@ async def observe_region(
         if not revision or dep["metadata"].get("deletionTimestamp"):
             continue
         by_name[dep["metadata"]["name"]] = revision
-        desired = int((dep.get("spec") or {}).get("replicas", 1))
-        status = dep.get("status") or {}
-        ready = int(status.get("readyReplicas") or 0)
-        unavailable = int(status.get("unavailableReplicas") or max(0, desired - ready))
-        unschedulable = 0
-        problem = _deployment_problem(dep)
-        for pod in pods:
-            labels = pod["metadata"].get("labels", {})
-            if labels.get(names.REVISION) != revision or pod["metadata"].get("deletionTimestamp"):
-                continue
-            stuck, why = _pod_problem(pod)
-            unschedulable += stuck
-            problem = problem or why
-        revisions[revision] = RevisionPods(
-            desired=desired, ready=ready, unschedulable=unschedulable, unavailable=unavailable, problem=problem
-        )
+        revisions[revision] = _revision_pods(dep, revision, pods, views)
     weights: dict[str, int] = {}
-    route_kind = ROUTE_KINDS.get(router)
     if route_kind:
         try:
             route = await client.get(route_kind, namespace, names.serving_name(name, region))
@@ -289,7 +308,34 @@ async def observe_region(
         if route is not None:
             weights = _route_weights(route, route_kind, by_name)
     else:
-        total = sum(p.ready for p in revisions.values())
+        total = sum(p.serving for p in revisions.values())
         if total:
-            weights = {rev: round(100 * p.ready / total) for rev, p in revisions.items() if p.ready}
-    return RegionObservation(region, reachable=True, pods=revisions, weights=weights)
+            weights = {rev: round(100 * p.serving / total) for rev, p in revisions.items() if p.serving}
+    return Seen(RegionObservation(region, reachable=True, pods=revisions, weights=weights), views)
+
+
+def _revision_pods(
+    dep: Mapping[str, Any], revision: str, pods: Sequence[Mapping[str, Any]], views: Sequence[PodView]
+) -> RevisionPods:
+    desired = int((dep.get("spec") or {}).get("replicas", 1))
+    status = dep.get("status") or {}
+    ready = int(status.get("readyReplicas") or 0)
+    unavailable = int(status.get("unavailableReplicas") or max(0, desired - ready))
+    unschedulable = 0
+    problem = _deployment_problem(dep)
+    for pod in pods:
+        labels = pod["metadata"].get("labels", {})
+        if labels.get(names.REVISION) != revision or pod["metadata"].get("deletionTimestamp"):
+            continue
+        stuck, why = _pod_problem(pod)
+        unschedulable += stuck
+        problem = problem or why
+    serving = sum(1 for v in views if v.revision == revision and v.ready and v.serving)
+    return RevisionPods(
+        desired=desired,
+        ready=ready,
+        unschedulable=unschedulable,
+        unavailable=unavailable,
+        problem=problem,
+        serving=serving,
+    )

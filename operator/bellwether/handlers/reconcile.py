@@ -53,6 +53,7 @@ from bellwether.clusters import (
     Clusters,
     KubeClient,
     RouteNotInstalled,
+    Seen,
     apply_region,
     delete_region,
     observe_region,
@@ -61,6 +62,7 @@ from bellwether.clusters.region import ROUTE_KINDS, ensure_kind_served
 from bellwether.handlers import metrics
 from bellwether.handlers.status import COMMAND_ANNOTATION, invalid_spec, merge_patch, read_command, with_errors
 from bellwether.render import objects_for_region, region_namespace
+from bellwether.render.serving import PodView, serving_changes
 from bellwether.rollout.types import AnalysisRequest, Event, Observations, RegionObservation, RegionPlan
 
 log = logging.getLogger("bellwether")
@@ -122,7 +124,7 @@ def owner_reference(obj: dict[str, Any]) -> dict[str, Any]:
 
 async def _observe(
     ctx: Context, name: str, namespace: str, spec: ModelDeploymentSpec, region: Region
-) -> tuple[RegionObservation, KubeClient | None]:
+) -> tuple[Seen, KubeClient | None]:
     """What the region looks like, and the client that saw it: the cycle applies its plan through the
     same client, so a kubeconfig Secret changed meanwhile never sends the plan to another cluster."""
     try:
@@ -139,7 +141,7 @@ async def _observe(
         )
         return seen, client
     except CLUSTER_ERRORS as e:
-        return RegionObservation(region.name, reachable=False, error=_why(region.name, e)), None
+        return Seen(RegionObservation(region.name, reachable=False, error=_why(region.name, e))), None
 
 
 def _why(region: str, error: Exception) -> str:
@@ -280,9 +282,10 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
         return Outcome(events=(event,) if patched else (), requeue_after=ctx.max_requeue, status_patched=patched)
 
     seen = await asyncio.gather(*(_observe(ctx, name, namespace, spec, r) for r in spec.regions))
-    regions = [observation for observation, _ in seen]
+    regions = [found.observation for found, _ in seen]
     observed = {r.name: r for r in regions}
-    clients = {observation.name: client for observation, client in seen if client is not None}
+    pods = {found.observation.name: found.pods for found, _ in seen}
+    clients = {found.observation.name: client for found, client in seen if client is not None}
     command = read_command(obj["metadata"].get("annotations") or {})
     requests = rollout.analysis_due(spec, old, now)
     measurements = await _measure(ctx, name, namespace, spec, requests, now)
@@ -299,7 +302,7 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
     patched = await _write_status(home, obj, new)  # StaleRead here: nothing is applied
     _count(namespace, old, new)
 
-    failed = await _apply(obj, spec, decision.regions, observed, clients)
+    failed = await _apply(obj, spec, decision.regions, observed, pods, clients)
     if failed:
         ctx.apply_errors[(namespace, name)] = failed
     else:
@@ -325,12 +328,14 @@ async def _apply(
     spec: ModelDeploymentSpec,
     plans: Sequence[RegionPlan],
     observed: Mapping[str, RegionObservation],
+    pods: Mapping[str, Sequence[PodView]],
     clients: Mapping[str, KubeClient],
 ) -> dict[str, str]:
     """Apply each region's plan through the client that observed it, all regions at once (a slow one
     delays no other); regions we could not see (no client) are left alone. Returns why each failure failed."""
     namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
     owner = owner_reference(obj)
+    routed_by_pods = spec.traffic.router == "replicas"
 
     async def one(plan: RegionPlan, client: KubeClient) -> str | None:
         region = spec.region(plan.region)
@@ -344,6 +349,7 @@ async def _apply(
                 router=spec.traffic.router,
                 owner=owner if region.cluster is None else None,
                 observed=observed.get(plan.region),
+                serving=serving_changes(plan, pods.get(plan.region, ())) if routed_by_pods else None,
             )
         except CLUSTER_ERRORS as e:
             why = _why(plan.region, e)

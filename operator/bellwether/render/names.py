@@ -21,6 +21,11 @@ DEPLOYMENT = "bellwether.dev/deployment"
 REGION = "bellwether.dev/region"
 REVISION = "bellwether.dev/revision"
 ROLE = "bellwether.dev/role"
+# On pods, set by the operator (never in a pod template): the pod receives traffic through the serving
+# Service. Serving pods also get a higher deletion cost, so a ReplicaSet scaling down removes the
+# pods without traffic first.
+SERVING = "bellwether.dev/serving"
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 
 
 def fit(value: str, limit: int = MAX_LENGTH) -> str:

@@ -1,5 +1,10 @@
-"""The Deployment and Services of a region: one Deployment and one Service per revision, one serving
-Service selecting every revision (with the `replicas` router, the split is the ratio of ready pods).
+"""The Deployment and Services of a region: one Deployment and one Service per revision, and one
+serving Service that selects the pods the operator labelled serving (with the `replicas` router, the
+split is which ready pods carry that label; see `render.serving`).
+
+A revision's pod template holds nothing that changes during its life: no role, weight or serving
+label, so promotion, rollback and restarts never make the Deployment controller replace a pod. The
+role is on the Deployment's own metadata.
 
 Pods are hardened to pass the *restricted* Pod Security Standard (non-root, no privilege escalation, no
 capabilities, RuntimeDefault seccomp). Serving images that insist on root need a spec with their own
@@ -112,10 +117,17 @@ def pod_spec(template: Template, node_selector: dict[str, str]) -> dict[str, Any
     return spec
 
 
+# The template never changes while Bellwether runs a revision; when it does (a region's nodeSelector
+# edited, a Bellwether upgrade rendering pods differently) the Deployment replaces one pod at a time and
+# never asks for a GPU more than the revision already holds.
+STRATEGY = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
+
+
 def deployment(
     name: str, namespace: str, region: str, node_selector: dict[str, str], plan: RevisionPlan
 ) -> dict[str, Any]:
     labels = names.revision_labels(name, region, plan.revision, plan.role)
+    pod_labels = {**names.owner_labels(name, region), names.REVISION: plan.revision}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -128,8 +140,9 @@ def deployment(
         "spec": {
             "replicas": plan.replicas,
             "selector": {"matchLabels": names.pod_selector(name, region, plan.revision)},
+            "strategy": STRATEGY,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": pod_labels},
                 "spec": pod_spec(plan.template, node_selector),
             },
         },
@@ -160,11 +173,11 @@ def revision_service(name: str, namespace: str, region: str, plan: RevisionPlan)
 
 
 def serving_service(name: str, namespace: str, region: str, port: int) -> dict[str, Any]:
-    """Every revision's ready pods: the `replicas` router's split is the ratio of ready replicas."""
+    """The ready pods the operator labelled serving, of any revision: the `replicas` router's split."""
     return _service(
         names.serving_name(name, region),
         namespace,
         names.owner_labels(name, region),
-        names.pod_selector(name, region),
+        {**names.pod_selector(name, region), names.SERVING: "true"},
         port,
     )

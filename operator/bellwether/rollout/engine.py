@@ -65,7 +65,8 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
         st.progress.draining_revision = None
         st.progress.draining_template = None
     st.observed_generation = obs.generation
-    summarise(work, st.message if work.waiting_on_pods else None)
+    plans = all_plans(spec, st, obs)
+    summarise(work, st.message if work.waiting_on_pods else None, plans)
     if st.phase != before:
         work.emit(
             "Warning" if st.phase in ("RolledBack", "Degraded") else "Normal",
@@ -73,7 +74,7 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
             f"{before} -> {st.phase}: {st.message}",
         )
     final = st.frozen()
-    return Decision(final, all_plans(spec, final, obs), tuple(work.events), _requeue(work))
+    return Decision(final, plans, tuple(work.events), _requeue(work))
 
 
 def _settle(work: Work, target: str, before: ModelDeploymentStatus) -> None:

@@ -7,7 +7,7 @@ a restarted operator (or a replayed decision) harmless.
 from __future__ import annotations
 
 from bellwether.api import ModelDeploymentSpec, ModelDeploymentStatus, Template
-from bellwether.rollout.replicas import split, surge_count
+from bellwether.rollout.replicas import best_split, canary_count, share_of, split, surge_count
 from bellwether.rollout.types import Observations, RegionPlan, RevisionPlan
 
 
@@ -39,37 +39,86 @@ def canary_weight_in(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, r
 
 
 def region_plan(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations, name: str) -> RegionPlan:
-    region = spec.region(name)
-    replicas = region.replicas
-    max_surge = spec.rollout.max_surge
-    revisions: list[RevisionPlan] = []
+    replicas = spec.region(name).replicas
+    surge = surge_count(spec.rollout.max_surge, replicas)
     stable = status.stable_revision
     stable_template = template_for(status, stable) if stable is not None else None
-    canary = status.canary_revision
-    canary_template = status.progress.canary_template
+    drain = _drain(spec, status, obs, name, surge)
+    canary, canary_template = status.canary_revision, status.progress.canary_template
     weight = canary_weight_in(spec, status, name)
-    if canary is not None and canary_template is not None and weight > 0:
-        have = ready(obs, name, canary)
-        stable_n, canary_n = split(replicas, weight, max_surge, have)
-        # Traffic moves only onto canary pods that are ready; until then stable keeps the rest.
-        share = weight if have >= canary_n or replicas == 0 else min(weight, 100 * have // replicas)
-        if stable_n == 0 and (stable is None or ready(obs, name, stable) == 0):
-            share = weight
-        revisions.append(RevisionPlan(canary, "canary", canary_n, share, canary_template))
-        if stable is not None and stable_template is not None and stable_n > 0:
-            revisions.append(RevisionPlan(stable, "stable", stable_n, 100 - share, stable_template))
+    revisions: list[RevisionPlan] = []
+    if canary is not None and canary_template is not None and weight > 0 and drain is None:
+        revisions += _split(spec, obs, name, weight, canary_template, stable_template, status)
     elif stable is not None and stable_template is not None:
-        revisions.append(RevisionPlan(stable, "stable", replicas, 100, stable_template))
-    draining = status.progress.draining_revision
-    drain_template = status.progress.draining_template
-    if draining is not None and drain_template is not None and draining not in (stable, canary):
-        # Kept (without traffic) until stable has its pods back, unless no surge room exists at all.
-        seen = obs.regions.get(name)
-        pods = seen.pods.get(draining) if seen is not None else None
-        short = ready(obs, name, stable) < replicas
-        if pods is not None and pods.desired > 0 and short and surge_count(max_surge, replicas) > 0:
-            revisions.append(RevisionPlan(draining, "canary", pods.desired, 0, drain_template))
+        kept = drain.replicas if drain is not None else 0
+        share = drain.weight if drain is not None else 0
+        revisions.append(
+            RevisionPlan(stable, "stable", min(replicas, replicas + surge - kept), 100 - share, stable_template)
+        )
+    if drain is not None:
+        revisions.append(drain)
     return RegionPlan(name, tuple(revisions))
+
+
+def _split(
+    spec: ModelDeploymentSpec,
+    obs: Observations,
+    name: str,
+    weight: int,
+    canary_template: Template,
+    stable_template: Template | None,
+    status: ModelDeploymentStatus,
+) -> list[RevisionPlan]:
+    """Canary and stable at `weight`: pods within the surge cap, traffic only on ready pods."""
+    replicas = spec.region(name).replicas
+    stable, canary = status.stable_revision, status.canary_revision
+    assert canary is not None
+    have, stable_ready = ready(obs, name, canary), ready(obs, name, stable)
+    stable_n, canary_n = split(replicas, weight, spec.rollout.max_surge, have)
+    if stable is None or stable_template is None:
+        stable_n = stable_ready = 0
+    if spec.traffic.router == "replicas":
+        a, b = best_split(weight, min(stable_ready, stable_n), min(have, canary_n), replicas)
+        share = share_of(a, b) if a + b else 0
+        canary_serving: int | None = None if weight >= 100 else b
+        stable_serving: int | None = None if b == 0 else a
+    else:
+        # A route's weight moves only onto canary pods that are ready; until then stable keeps the rest.
+        want = canary_count(replicas, weight)
+        share = weight if have >= want or replicas == 0 else min(weight, 100 * have // replicas)
+        if stable_n == 0 and stable_ready == 0:
+            share = weight
+        canary_serving = stable_serving = None
+    plans = [RevisionPlan(canary, "canary", canary_n, share, canary_template, canary_serving)]
+    if stable is not None and stable_template is not None and stable_n > 0:
+        plans.append(RevisionPlan(stable, "stable", stable_n, 100 - share, stable_template, stable_serving))
+    return plans
+
+
+def _drain(
+    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations, name: str, surge: int
+) -> RevisionPlan | None:
+    """What is left of a replaced revision in a region: nothing, or the pods covering what stable lacks.
+
+    A revision rolled back (or aborted) leaves traffic at once, unless the spec asks it to cover
+    stable's missing capacity (`rollbackTraffic: whenStableReady`). A revision merely replaced (the
+    spec changed mid-rollout, or went back to stable) is not known bad: it keeps serving with as many
+    ready pods as stable lacks, and hands them over as stable's pods become ready. Its pods count
+    against the surge cap; with `maxSurge: 0` it hands over one pod at a time.
+    """
+    p = status.progress
+    draining, template = p.draining_revision, p.draining_template
+    if draining is None or template is None or draining in (status.stable_revision, status.canary_revision):
+        return None
+    if draining == p.rolled_back_revision and spec.rollout.rollback_traffic == "immediate":
+        return None
+    replicas = spec.region(name).replicas
+    stable_ready = ready(obs, name, status.stable_revision)
+    gap = replicas - stable_ready - (1 if surge == 0 else 0)
+    keep = min(ready(obs, name, draining), max(0, gap))
+    if keep == 0:
+        return None
+    return RevisionPlan(draining, "canary", keep, share_of(stable_ready, keep), template, keep)
 
 
 def all_plans(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations) -> tuple[RegionPlan, ...]:

@@ -1,12 +1,15 @@
 """Weights to replica counts: pure arithmetic, kept apart so every rule has a worked example.
 
 The rules follow the usual canary practice: the canary gets its share of the region's replicas,
-rounded up (a 1% step still gets a pod); extra pods are bounded by `maxSurge`; stable shrinks only as
-far as the surge budget forces it, and with `maxSurge: 0` (a full GPU pool) it gives up exactly the
-pods the canary takes, so the region's GPU total never rises.
+rounded up (a 1% step still gets a pod); `replicas + maxSurge` caps the pods of a region at every
+moment; stable gives up a pod only when a ready canary pod replaces it, and with `maxSurge: 0` (a full
+GPU pool) it gives up exactly the pods the canary takes, so the region's GPU total never rises. Which
+ready pods then serve is `best_split`: the share closest to the step's weight.
 """
 
 from __future__ import annotations
+
+import math
 
 from bellwether.api.units import resolve_int_or_percent
 
@@ -43,20 +46,69 @@ def surge_count(max_surge: str, replicas: int) -> int:
     return resolve_int_or_percent(max_surge, replicas, round_up=True)
 
 
-def split(replicas: int, weight: int, max_surge: str, canary_ready: int = 0) -> tuple[int, int]:
-    """(stable, canary) replicas for a region at `weight`%.
+def best_split(weight: int, stable: int, canary: int, replicas: int) -> tuple[int, int]:
+    """(stable, canary) pods to serve, out of the ready ones, that put the canary's share closest to
+    `weight`, serving at least as many pods as the region needs when that many are ready.
 
-    With surge, stable keeps every pod the budget allows, and never drops below what the ready canary
-    pods replace (so ready serving pods never fall below `replicas`):
+    Ties go to the lower share (never more users on the canary than asked), then to more pods.
+
+    >>> best_split(10, 4, 1, 4)   # 4 stable + 1 canary: 20%, the closest to 10% with 4 replicas
+    (4, 1)
+    >>> best_split(50, 4, 1, 4)   # only one canary pod ready yet: 25%
+    (3, 1)
+    >>> best_split(50, 3, 2, 4)
+    (2, 2)
+    >>> best_split(10, 2, 1, 2)
+    (2, 1)
+    >>> best_split(0, 4, 1, 4), best_split(100, 4, 4, 4), best_split(50, 0, 2, 4)
+    ((4, 0), (0, 4), (0, 2))
+    """
+    if canary <= 0 or weight <= 0:
+        return max(stable, 0), 0
+    if weight >= 100 or stable <= 0:
+        return 0, canary
+    need = min(replicas, stable + canary)
+    best: tuple[tuple[float, float, int], tuple[int, int]] | None = None
+    for b in range(1, canary + 1):
+        low = max(1, need - b)
+        if low > stable:
+            continue
+        ideal = b * (100 - weight) / weight
+        for a in {min(stable, max(low, math.floor(ideal))), min(stable, max(low, math.ceil(ideal)))}:
+            share = 100 * b / (a + b)
+            key = (abs(share - weight), share, -(a + b))
+            if best is None or key < best[0]:
+                best = (key, (a, b))
+    assert best is not None  # b = canary, a = stable always reaches `need`
+    return best[1]
+
+
+def share_of(stable: int, canary: int) -> int:
+    """The canary's share of traffic, in percent, when these pods serve."""
+    total = stable + canary
+    return round(100 * canary / total) if total else 0
+
+
+def split(replicas: int, weight: int, max_surge: str, canary_ready: int = 0) -> tuple[int, int]:
+    """(stable, canary) pods for a region at `weight`%; never more than `replicas + maxSurge` together.
+
+    With surge, the canary grows into the surge room; stable gives up a pod only for a ready canary pod
+    (so ready pods never fall below `replicas`), and keeps in the end what the closest share needs:
 
     >>> split(10, 10, "25%")      # 1 canary fits in a surge of 3
     (10, 1)
-    >>> split(10, 50, "25%")      # 5 canaries: total limited to 13, but stable keeps 10 until they are ready
-    (10, 5)
+    >>> split(10, 10, "25%", canary_ready=1)   # 9 stable + 1 canary serve exactly 10%
+    (9, 1)
+    >>> split(10, 50, "25%")      # 5 canaries wanted, 3 fit beside 10 stable
+    (10, 3)
+    >>> split(10, 50, "25%", canary_ready=3)
+    (7, 5)
     >>> split(10, 50, "25%", canary_ready=5)
-    (8, 5)
+    (5, 5)
+    >>> split(4, 10, "1", canary_ready=1)      # 4 + 1: 20%, closer to 10% than 3 + 1
+    (4, 1)
     >>> split(4, 100, "1", canary_ready=4)
-    (1, 4)
+    (0, 4)
 
     With `maxSurge: 0` the canary takes stable's place pod for pod:
 
@@ -69,6 +121,7 @@ def split(replicas: int, weight: int, max_surge: str, canary_ready: int = 0) -> 
     surge = surge_count(max_surge, replicas)
     if surge == 0:
         return replicas - canary, canary
-    budget = replicas + surge - canary
-    stable = min(replicas, max(budget, replicas - min(canary_ready, canary)))
-    return max(stable, 0), canary
+    room = replicas + surge
+    final = 0 if canary >= replicas else best_split(weight, min(replicas, room - canary), canary, replicas)[0]
+    stable = max(final, replicas - min(canary_ready, canary))
+    return stable, min(canary, room - stable)

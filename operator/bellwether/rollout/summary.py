@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bellwether.api import RegionStatus
 from bellwether.api.status import RegionPhase
 from bellwether.api.units import parse_duration
@@ -10,6 +12,7 @@ from bellwether.rollout.conditions import set_condition
 from bellwether.rollout.judging import no_evidence
 from bellwether.rollout.plans import canary_weight_in, ready, wave_of
 from bellwether.rollout.state import Work
+from bellwether.rollout.types import RegionPlan
 from bellwether.rollout.window import analysis_start
 
 
@@ -90,6 +93,18 @@ def _message(work: Work) -> str:
     return f"{where}: canary at {st.canary_weight}%"
 
 
+def _canary_share(plan: RegionPlan, canary: str | None) -> int:
+    return next((r.weight for r in plan.revisions if r.revision == canary), 0) if canary is not None else 0
+
+
+def _wave_share(work: Work, shares: dict[str, int]) -> str | None:
+    """The current wave's canary share as routed: one figure, or the range its regions span."""
+    if work.status.canary_revision is None:
+        return None
+    found = sorted({shares.get(r, 0) for r in work.spec.waves()[work.status.wave]})
+    return f"{found[0]}%" if len(found) == 1 else f"{found[0]}-{found[-1]}%"
+
+
 def _where(work: Work) -> str:
     st = work.status
     steps = work.spec.rollout.steps
@@ -97,14 +112,16 @@ def _where(work: Work) -> str:
     return f"step {min(st.step + 1, len(steps))}/{len(steps)} in {regions}"
 
 
-def summarise(work: Work, waiting: str | None) -> None:
+def summarise(work: Work, waiting: str | None, plans: Sequence[RegionPlan]) -> None:
     spec, st, obs = work.spec, work.status, work.obs
     target = st.canary_revision or st.stable_revision
     regions: list[RegionStatus] = []
     serving = 0
     available = True
+    shares = {plan.region: _canary_share(plan, st.canary_revision) for plan in plans}
     for region in spec.regions:
         seen = obs.regions.get(region.name)
+        visible = seen is not None and seen.reachable
         stable_ready = ready(obs, region.name, st.stable_revision)
         canary_ready = ready(obs, region.name, st.canary_revision)
         if ready(obs, region.name, target) >= region.replicas:
@@ -117,13 +134,16 @@ def summarise(work: Work, waiting: str | None) -> None:
         regions.append(
             RegionStatus(
                 name=region.name,
-                stable_ready=stable_ready,
-                canary_ready=canary_ready,
+                replicas=region.replicas,
+                stable_ready=stable_ready if visible else None,
+                canary_ready=canary_ready if visible else None,
                 weight=canary_weight_in(spec, st, region.name),
+                share=shares.get(region.name, 0),
                 phase=_region_phase(work, region.name),
                 message=message,
             )
         )
+    st.canary_share = _wave_share(work, shares)
     st.regions = regions
     st.region_summary = f"{serving}/{len(spec.regions)}"
     st.message = waiting if waiting and st.phase not in ("RolledBack", "Healthy") else _message(work)

@@ -24,7 +24,8 @@ class RevisionPods:
     ready: int = 0
     unschedulable: int = 0
     unavailable: int = 0
-    problem: str | None = None  # e.g. "ImagePullBackOff: image not found", "0/4 nodes have a free nvidia.com/gpu"
+    problem: str | None = None
+    serving: int = 0  # ready pods receiving traffic (replicas router: ready and labelled serving)  # e.g. "ImagePullBackOff: image not found", "0/4 nodes have a free nvidia.com/gpu"
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,20 @@ class AnalysisRequest:
 
 @dataclass(frozen=True)
 class RevisionPlan:
+    """One revision in one region: its pods, its share of traffic and which of its pods carry it.
+
+    `weight` is the share of the region's traffic this revision receives once the plan is applied (a
+    route's weight, or with the `replicas` router the share its serving pods make of all serving pods).
+    `serving` is how many of its ready pods receive traffic with the `replicas` router; None means
+    every pod of the revision, ready now or later (the only revision serving in the region).
+    """
+
     revision: str
     role: Role
     replicas: int
     weight: int  # share of traffic, 0-100
     template: Template
+    serving: int | None = None
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def test_names_subresources_and_printer_columns(generated: dict[str, Any]) -> No
     (version,) = spec["versions"]
     assert version["subresources"] == {"status": {}}
     shown = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")]
-    assert shown == ["Phase", "Stable", "Canary", "Weight", "Regions", "Age"]
+    assert shown == ["Phase", "Stable", "Canary", "Weight", "Share", "Regions", "Age"]
     status = object_schema(generated)["properties"]["status"]["properties"]
     for column in version["additionalPrinterColumns"]:
         section, _, field = column["jsonPath"].removeprefix(".").partition(".")

@@ -152,16 +152,34 @@ def test_every_child_carries_the_labels_queries_select_by() -> None:
         assert labels["bellwether.dev/region"] == "us-east"
     for d in by_kind(objects_for_region("chat", "ml", spec, plan), "Deployment"):
         pod_labels = d["spec"]["template"]["metadata"]["labels"]
-        assert {"app.kubernetes.io/name", "bellwether.dev/revision", "bellwether.dev/role"} <= set(pod_labels)
+        assert {"app.kubernetes.io/name", "bellwether.dev/revision"} <= set(pod_labels)
         # The selector is a subset of the pod labels, or the API server would refuse the Deployment.
         assert d["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+        # The role is the Deployment's, not the pods': it changes at promotion, a template must not.
+        assert d["metadata"]["labels"]["bellwether.dev/role"] in ("stable", "canary")
+        assert "bellwether.dev/role" not in pod_labels and "bellwether.dev/serving" not in pod_labels
+        assert d["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1}}
 
 
-def test_the_serving_service_selects_every_revision_and_each_revision_service_one() -> None:
+def test_a_revision_pod_template_is_the_same_whatever_its_role_weight_or_replicas() -> None:
+    """Promotion (canary -> stable), weight and scale changes must never make Kubernetes replace pods."""
+    spec = make_spec()
+    plan = canary_plan(spec)
+    rev = plan.revisions[0]
+    templates = []
+    for role, replicas, weight, serving in [("canary", 1, 10, 1), ("canary", 2, 50, None), ("stable", 4, 100, None)]:
+        changed = RegionPlan(plan.region, (RevisionPlan(rev.revision, role, replicas, weight, rev.template, serving),))
+        (dep,) = by_kind(objects_for_region("chat", "ml", spec, changed), "Deployment")
+        templates.append(dep["spec"]["template"])
+    assert templates[0] == templates[1] == templates[2]
+
+
+def test_the_serving_service_selects_the_serving_pods_of_every_revision_and_each_revision_service_one() -> None:
     spec = make_spec()
     plan = canary_plan(spec)
     services = {s["metadata"]["name"]: s for s in by_kind(objects_for_region("chat", "ml", spec, plan), "Service")}
     assert "bellwether.dev/revision" not in services["chat-us-east"]["spec"]["selector"]
+    assert services["chat-us-east"]["spec"]["selector"]["bellwether.dev/serving"] == "true"
     for rev in plan.revisions:
         assert services[f"chat-us-east-{rev.revision}"]["spec"]["selector"]["bellwether.dev/revision"] == rev.revision
 

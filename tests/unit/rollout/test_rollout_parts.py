@@ -68,7 +68,8 @@ def test_route_router_puts_the_step_weight_on_the_route_once_canary_pods_are_rea
     assert [(r.role, r.weight) for r in first.regions[0].revisions] == [("canary", 0), ("stable", 100)]
     world.run_until(lambda w: w.status.step == 1)
     plan = world.decisions[-1].regions[0]
-    assert [(r.role, r.replicas, r.weight) for r in plan.revisions] == [("canary", 1, 25), ("stable", 4, 75)]
+    # 1 canary + 3 stable pods carry 25/75 (stable gives up the pod its ready canary replaced).
+    assert [(r.role, r.replicas, r.weight) for r in plan.revisions] == [("canary", 1, 25), ("stable", 3, 75)]
 
 
 def test_condition_transition_time_moves_only_when_the_status_flips() -> None:

@@ -12,6 +12,7 @@ from world import WARMING, World, make_spec
 from bellwether.api import ModelDeploymentStatus
 from bellwether.api.status import Verdict
 from bellwether.rollout.clock import parse
+from bellwether.rollout.replicas import surge_count
 from bellwether.rollout.types import AnalysisRequest, ManualCommand
 
 MAX_DECISIONS = 600
@@ -88,6 +89,7 @@ def test_every_rollout_ends_healthy_or_rolled_back_and_never_runs_short(s: dict[
     world.judge = judge
     world.check_replay = True
     stable = world.status.stable_revision
+    rolled_back = False
     for i in range(MAX_DECISIONS):
         if s["abort_at"] == i:
             world.command = ManualCommand("abort", "abort-1")
@@ -99,16 +101,26 @@ def test_every_rollout_ends_healthy_or_rolled_back_and_never_runs_short(s: dict[
         previous = world.status
         world.step()
         assert_passed_only_on_evidence(world, previous)
+        decision = world.decisions[-1]
+        rolled_back = rolled_back or world.status.progress.rolled_back_revision is not None
+        bad = world.status.progress.rolled_back_revision
         for name, want in replicas.items():
             pods = world.pods[name]
             total_ready = sum(world.ready(name, rev) for rev in pods)
-            if s["max_surge"] == "0":
-                # A full GPU pool: the engine may swap pods, but never asks for more than the pool.
-                assert sum(p.desired for p in pods.values()) <= want
-            else:
+            cap = want + surge_count(s["max_surge"], want)
+            if name not in world.unreachable:
+                assert sum(p.desired for p in pods.values()) <= cap, f"{name}: more than {cap} pods at decision {i}"
+            plan = next(p for p in decision.regions if p.region == name)
+            if bad is not None:
+                # A rolled-back revision leaves traffic at once, in every region it reached.
+                assert all(r.weight == 0 and r.serving in (0, None) for r in plan.revisions if r.revision == bad)
+                assert all(r.serving != 0 or r.weight == 0 for r in plan.revisions)
+            if s["max_surge"] != "0" and not rolled_back:
+                # Until something is rolled back (which takes the bad revision's pods away at once, even
+                # where stable's are still starting), ready pods never fall below the region's replicas.
                 assert total_ready >= want, f"{name}: {total_ready} ready < {want} at decision {i}"
-            if stable in before[name] and stable not in pods and s["max_surge"] != "0":
-                assert total_ready >= want, "stable removed before its replacement was ready"
+                if stable in before[name] and stable not in pods:
+                    assert total_ready >= want, "stable removed before its replacement was ready"
         quiet = world.status.progress.draining_revision is None and world.status.progress.bake_started_at is None
         if quiet and world.status.phase in ("Healthy", "RolledBack") and not world.unreachable:
             break
