@@ -1,8 +1,8 @@
 """Built-in queries for the runtimes people serve models with: vLLM, Triton, TGI and plain HTTP.
 
 Every preset selects one revision of one ModelDeployment in one region through the labels Bellwether
-puts on its pods (`bellwether.dev/deployment`, `/region`, `/revision`, `/role`), which the scrape
-configuration turns into the series labels `deployment`, `region`, `revision` and `role` next to
+puts on its pods (`bellwether.dev/deployment`, `/region`, `/revision`), which the scrape
+configuration turns into the series labels `deployment`, `region` and `revision` next to
 Prometheus' own `namespace` (docs/presets.md shows the relabelling). A preset returns one number per
 evaluation, so the judge can compare it with the stable revision's over the same window.
 
@@ -191,7 +191,10 @@ def presets_markdown() -> str:
         "| `deployment` | `bellwether.dev/deployment` | the ModelDeployment's name |",
         "| `region` | `bellwether.dev/region` | the region's name in the spec |",
         "| `revision` | `bellwether.dev/revision` | the revision hash (`kubectl get mdep` shows it) |",
-        "| `role` | `bellwether.dev/role` | `stable` or `canary` |",
+        "",
+        "Pods carry no role label: a revision's role changes at promotion and its pods must not (a pod label",
+        "in the template would make Kubernetes replace every pod). Select by `revision`; `{{role}}` in a query",
+        "is the role the operator gives the revision it is measuring.",
         "",
         "With the Prometheus Operator, a PodMonitor that copies the pod labels under those names:",
         "",
@@ -208,7 +211,6 @@ def presets_markdown() -> str:
         "        - {sourceLabels: [__meta_kubernetes_pod_label_bellwether_dev_deployment], targetLabel: deployment}",
         "        - {sourceLabels: [__meta_kubernetes_pod_label_bellwether_dev_region], targetLabel: region}",
         "        - {sourceLabels: [__meta_kubernetes_pod_label_bellwether_dev_revision], targetLabel: revision}",
-        "        - {sourceLabels: [__meta_kubernetes_pod_label_bellwether_dev_role], targetLabel: role}",
         "```",
         "",
         "When a preset metric sets no bound, its default applies: latencies at most "

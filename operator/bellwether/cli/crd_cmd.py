@@ -11,6 +11,16 @@ import yaml
 
 from bellwether.api import SpecError, parse
 from bellwether.api.crd import crd_yaml
+from bellwether.api.spec import ModelDeploymentSpec
+from bellwether.rollout.replicas import unmet_weights
+
+
+def weight_notes(spec: ModelDeploymentSpec) -> list[str]:
+    """The step weights the `replicas` router can only approximate with the spec's replica counts."""
+    if spec.traffic.router != "replicas":
+        return []
+    weights = [s.set_weight for s in spec.rollout.steps if s.set_weight is not None and s.set_weight < 100]
+    return unmet_weights(weights, [(r.name, r.replicas) for r in spec.regions], spec.rollout.max_surge)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,7 +66,7 @@ def _validate(args: argparse.Namespace) -> int:
         for doc in found:
             label = f"{name}: {(doc.get('metadata') or {}).get('name', '?')}"
             try:
-                parse(doc)
+                md = parse(doc)
             except SpecError as e:
                 failed += 1
                 print(f"{label}: invalid")
@@ -64,4 +74,6 @@ def _validate(args: argparse.Namespace) -> int:
                     print(f"  - {problem}")
             else:
                 print(f"{label}: valid")
+                for note in weight_notes(md.spec):
+                    print(f"  note: {note}")
     return 1 if failed else 0

@@ -301,6 +301,7 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
     new = with_errors(decision.status, reported, generation, _iso(now))
     patched = await _write_status(home, obj, new)  # StaleRead here: nothing is applied
     _count(namespace, old, new)
+    metrics.record_traffic(namespace, name, [(r.name, r.weight, r.share) for r in new.regions])
 
     failed = await _apply(obj, spec, decision.regions, observed, pods, clients)
     if failed:
@@ -367,6 +368,8 @@ async def cleanup(ctx: Context, obj: dict[str, Any]) -> list[str]:
     clusters, other namespaces). Returns the regions that could not be cleaned up."""
     meta = obj["metadata"]
     ctx.forget(meta["namespace"], meta["name"])
+    regions = [r.get("name", "") for r in (obj.get("status") or {}).get("regions") or []]
+    metrics.forget_traffic(meta["namespace"], meta["name"], regions)
     try:
         spec = parse_spec(obj.get("spec") or {})
     except SpecError:

@@ -10,6 +10,7 @@ ready pods then serve is `best_split`: the share closest to the step's weight.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from bellwether.api.units import resolve_int_or_percent
 
@@ -125,3 +126,29 @@ def split(replicas: int, weight: int, max_surge: str, canary_ready: int = 0) -> 
     final = 0 if canary >= replicas else best_split(weight, min(replicas, room - canary), canary, replicas)[0]
     stable = max(final, replicas - min(canary_ready, canary))
     return stable, min(canary, room - stable)
+
+
+def final_shares(replicas: int, weight: int, max_surge: str) -> tuple[int, int, int]:
+    """(stable pods serving, canary pods serving, canary share %) once a step's pods are all ready."""
+    stable, canary = split(replicas, weight, max_surge, canary_ready=replicas)
+    a, b = best_split(weight, stable, canary, replicas)
+    return a, b, share_of(a, b)
+
+
+def unmet_weights(weights: Sequence[int], regions: Sequence[tuple[str, int]], max_surge: str) -> list[str]:
+    """A line per step weight a region's replica count cannot give exactly (the `replicas` router).
+
+    >>> unmet_weights([10, 50], [("us-east", 4)], "25%")
+    ['setWeight 10 gives 20% in us-east (4 stable + 1 canary pods serving): 10% needs a multiple of 10 replicas']
+    """
+    out = []
+    for weight in weights:
+        exact = 100 // math.gcd(weight, 100)
+        for name, replicas in regions:
+            a, b, share = final_shares(replicas, weight, max_surge)
+            if share != weight:
+                out.append(
+                    f"setWeight {weight} gives {share}% in {name} ({a} stable + {b} canary pods serving): "
+                    f"{weight}% needs a multiple of {exact} replicas"
+                )
+    return out

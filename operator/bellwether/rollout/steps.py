@@ -11,7 +11,7 @@ from bellwether.api.units import format_duration, parse_duration
 from bellwether.rollout.clock import elapsed
 from bellwether.rollout.judging import reset, weigh
 from bellwether.rollout.pausing import pause_inconclusive, paused
-from bellwether.rollout.plans import ready
+from bellwether.rollout.plans import ready, region_plan
 from bellwether.rollout.replicas import split
 from bellwether.rollout.rollback import promote_fully, roll_back
 from bellwether.rollout.state import Work
@@ -36,6 +36,16 @@ def _short_regions(work: Work, regions: list[str], weight: int) -> list[str]:
         if have < want:
             short.append(name)
     return short
+
+
+def _emit_weight(work: Work, regions: list[str], weight: int) -> None:
+    """The step's weight is in place: say what share the routing gives, which may differ from it."""
+    canary = work.status.canary_revision
+    shares = []
+    for name in regions:
+        plan = region_plan(work.spec, work.status, work.obs, name)
+        shares.append(f"{name} {next((r.weight for r in plan.revisions if r.revision == canary), 0)}%")
+    work.emit("Normal", "WeightSet", f"{canary} at weight {weight}%; share as routed: {', '.join(shares)}")
 
 
 def _next_step(work: Work) -> None:
@@ -126,6 +136,7 @@ def advance(work: Work) -> None:
                 if not _wait_for_pods(work, regions, step.set_weight):
                     return
                 st.progress.ready_since = work.stamp
+                _emit_weight(work, regions, step.set_weight)
             elif step.pause is not None:
                 if step.pause.duration is None:
                     st.phase = "Paused"
