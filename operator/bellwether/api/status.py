@@ -38,8 +38,12 @@ class RegionStatus(Wire):
     replicas: int = Field(
         default=0, description="The replicas the region wants: what stable restores after a rollback."
     )
-    stable_ready: int | None = Field(default=0, description="Ready stable pods; unset when the region cannot be seen.")
-    canary_ready: int | None = Field(default=0, description="Ready canary pods; unset when the region cannot be seen.")
+    stable_ready: int | None = Field(
+        default=None, description="Ready stable pods; unset when the region cannot be seen."
+    )
+    canary_ready: int | None = Field(
+        default=None, description="Ready canary pods; unset when the region cannot be seen."
+    )
     weight: int = Field(default=0, description="The canary's share of traffic the step asks for, 0-100.")
     share: int = Field(
         default=0,

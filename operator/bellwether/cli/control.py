@@ -86,6 +86,12 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
+def _ready(ready: int | None, wanted: int | None) -> str:
+    """Ready pods, against the wanted count where known; '?' for a region that cannot be seen."""
+    shown = "?" if ready is None else str(ready)
+    return f"{shown}/{wanted}" if wanted else shown
+
+
 def render_status(obj: dict[str, Any]) -> str:
     """The human view of a ModelDeployment's status (also used by tests)."""
     meta, status = obj["metadata"], obj.get("status") or {}
@@ -93,6 +99,7 @@ def render_status(obj: dict[str, Any]) -> str:
         f"ModelDeployment {meta['namespace']}/{meta['name']}  phase: {status.get('phase', 'Pending')}",
         f"stable: {status.get('stableRevision') or '-'}  canary: {status.get('canaryRevision') or '-'}  "
         f"canary weight: {status.get('canaryWeight', 0)}%"
+        + (f" (share as routed: {status['canaryShare']})" if status.get("canaryShare") else "")
         # counted from 1, as the status message counts them; only meaningful while a canary runs
         + (
             f"  wave: {status.get('wave', 0) + 1}  step: {status.get('step', 0) + 1}"
@@ -110,14 +117,16 @@ def render_status(obj: dict[str, Any]) -> str:
             (
                 r["name"],
                 r.get("phase"),
-                r.get("stableReady", 0),
-                r.get("canaryReady", 0),
+                _ready(r.get("stableReady"), r.get("replicas")),
+                _ready(r.get("canaryReady"), None),
                 f"{r.get('weight', 0)}%",
+                f"{r.get('share', 0)}%",
                 r.get("message"),
             )
             for r in regions
         ]
-        lines.append(_table(["NAME", "PHASE", "STABLE READY", "CANARY READY", "CANARY WEIGHT", "MESSAGE"], rows))
+        headers = ["NAME", "PHASE", "STABLE READY", "CANARY READY", "WEIGHT", "SHARE", "MESSAGE"]
+        lines.append(_table(headers, rows))
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for m in status.get("analysis") or []:
         key = (m["region"], m["metric"])
