@@ -112,11 +112,20 @@ STATUS_EXAMPLE: dict[str, Any] = {
         "wave": 0,
         "step": 1,
         "canaryWeight": 10,
+        "canaryShare": "20%",
         "message": "step 2/5 in us-east: analysis 3/20 measurements successful",
         "regionSummary": "0/2",
         "regions": [
-            {"name": "us-east", "stableReady": 4, "canaryReady": 1, "weight": 10, "phase": "Analyzing"},
-            {"name": "eu-west", "stableReady": 2, "canaryReady": 0, "weight": 0, "phase": "Pending"},
+            {
+                "name": "us-east",
+                "replicas": 4,
+                "stableReady": 4,
+                "canaryReady": 1,
+                "weight": 10,
+                "share": 20,
+                "phase": "Analyzing",
+            },
+            {"name": "eu-west", "replicas": 2, "stableReady": 2, "canaryReady": 0, "weight": 0, "phase": "Pending"},
         ],
         "analysis": [
             {

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from bellwether.api.base import Invalid, KeyRef, Wire, cel
 from bellwether.api.patterns import HTTP_URL, METRIC_NAME
-from bellwether.api.units import Duration
+from bellwether.api.units import Interval, QueryTimeout
 
 MAX_METRICS = 32
 
@@ -120,7 +120,7 @@ class Metric(Wire):
 
 class PrometheusRef(Wire):
     url: str = Field(pattern=HTTP_URL, max_length=2048, description="Base URL of the Prometheus HTTP API.")
-    timeout: Duration = Field(default="10s", description="Per query; a timeout is an inconclusive measurement.")
+    timeout: QueryTimeout = Field(default="10s", description="Per query; a timeout is an inconclusive measurement.")
     bearer_token_secret: KeyRef | None = Field(
         default=None, description="A Secret key holding a bearer token; never logged or shown in status."
     )
@@ -139,7 +139,7 @@ class Analysis(Wire):
         }
     )
     prometheus: PrometheusRef = Field(description="Where the metrics are queried.")
-    interval: Duration = Field(default="30s", description="Time between measurements, and the {{interval}} range.")
+    interval: Interval = Field(default="30s", description="Time between measurements, and the {{interval}} range.")
     failure_limit: int = Field(default=2, ge=0, le=100, description="Failed measurements tolerated before rollback.")
     inconclusive_limit: int = Field(
         default=4, ge=0, le=100, description="Inconclusive measurements (no data, errors) before onInconclusive."

@@ -25,7 +25,7 @@ from bellwether.api.metrics import (
     unknown_variables,
 )
 from bellwether.api.patterns import DNS_LABEL, ENV_NAME, HTTP_PATH, METRIC_NAME, QUANTITY
-from bellwether.api.units import Duration, IntOrPercent
+from bellwether.api.units import AnalysisDuration, Deadline, Duration, IntOrPercent
 
 # Includes the parts defined in base.py and metrics.py, so the whole spec is importable from here.
 __all__ = [
@@ -205,7 +205,7 @@ class Pause(Wire):
 
 
 class StepAnalysis(Wire):
-    duration: Duration = Field(description="How long to measure every metric at this step.")
+    duration: AnalysisDuration = Field(description="How long to measure every metric at this step.")
 
 
 _ONE_STEP_KIND = "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0) == 1"
@@ -274,7 +274,7 @@ class Rollout(Wire):
         description="Run in order in every wave. Default: setWeight 10, analysis 5m, setWeight 50, analysis 5m.",
     )
     bake_time: Duration = Field(default="10m", description="After full promotion: keep judging for this long.")
-    progress_deadline: Duration = Field(default="15m", description="A step that cannot progress fails the rollout.")
+    progress_deadline: Deadline = Field(default="15m", description="A step that cannot progress fails the rollout.")
     rollback_traffic: Literal["immediate", "whenStableReady"] = Field(
         default="immediate",
         description="immediate: a rolled-back revision leaves traffic within one cycle, everywhere, even "

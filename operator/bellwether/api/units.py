@@ -82,6 +82,63 @@ Duration = Annotated[
     ),
 ]
 
+
+def _at_least(minimum: str, why: str) -> Any:
+    floor = parse_duration(minimum)
+
+    def check(value: str) -> str:
+        if parse_duration(value) < floor:
+            raise ValueError(f"{value!r} is shorter than {minimum}: {why}")
+        return value
+
+    return check
+
+
+def _bounded_schema(minimum: str, why: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "pattern": DURATION_PATTERN,
+        "maxLength": DURATION_MAX_LENGTH,
+        "description": f"A duration of at least {minimum}: 30s, 5m, 1h30m.",
+        "x-kubernetes-validations": [
+            {"rule": f"duration(self) >= duration('{minimum}')", "message": f"must be at least {minimum}: {why}"}
+        ],
+    }
+
+
+# Durations the engine divides by or waits on have a floor, in the schema (CEL `duration()`) and in
+# the parser alike: `interval: 0s` would divide by zero, `1ms` asks for measurements more often than a
+# cycle can run, a 0s timeout fails every query.
+_INTERVAL_WHY = "the time between measurements; the operator cannot measure more often than once a second"
+Interval = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    AfterValidator(_at_least("1s", _INTERVAL_WHY)),
+    WithJsonSchema(_bounded_schema("1s", _INTERVAL_WHY)),
+]
+_STEP_WHY = "an analysis needs at least one measurement"
+AnalysisDuration = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    AfterValidator(_at_least("1s", _STEP_WHY)),
+    WithJsonSchema(_bounded_schema("1s", _STEP_WHY)),
+]
+_TIMEOUT_WHY = "a query that may take less cannot reach Prometheus and back"
+QueryTimeout = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    AfterValidator(_at_least("100ms", _TIMEOUT_WHY)),
+    WithJsonSchema(_bounded_schema("100ms", _TIMEOUT_WHY)),
+]
+_DEADLINE_WHY = "pods need time to be scheduled and start"
+Deadline = Annotated[
+    str,
+    AfterValidator(_check_duration),
+    AfterValidator(_at_least("10s", _DEADLINE_WHY)),
+    WithJsonSchema(_bounded_schema("10s", _DEADLINE_WHY)),
+]
+
+
 IntOrPercent = Annotated[
     str,
     BeforeValidator(_coerce_str),

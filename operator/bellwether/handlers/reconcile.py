@@ -24,9 +24,11 @@ import dataclasses
 import logging
 import random
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -63,7 +65,7 @@ from bellwether.handlers import metrics
 from bellwether.handlers.status import COMMAND_ANNOTATION, invalid_spec, merge_patch, read_command, with_errors
 from bellwether.render import objects_for_region, region_namespace
 from bellwether.render.serving import PodView, serving_changes
-from bellwether.rollout.types import AnalysisRequest, Event, Observations, RegionObservation, RegionPlan
+from bellwether.rollout.types import AnalysisRequest, Decision, Event, Observations, RegionObservation, RegionPlan
 
 log = logging.getLogger("bellwether")
 CLUSTER_ERRORS = (ApiError, ClusterConfigError, RouteNotInstalled)
@@ -287,14 +289,7 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
     pods = {found.observation.name: found.pods for found, _ in seen}
     clients = {found.observation.name: client for found, client in seen if client is not None}
     command = read_command(obj["metadata"].get("annotations") or {})
-    requests = rollout.analysis_due(spec, old, now)
-    measurements = await _measure(ctx, name, namespace, spec, requests, now)
-    decision = rollout.decide(
-        spec,
-        old,
-        Observations(generation=generation, regions=observed, measurements=measurements, command=command),
-        now,
-    )
+    decision = await _decide(ctx, name, namespace, spec, old, Observations(generation, observed, (), command), now)
 
     unseen = {r.name: r.error or "unreachable" for r in regions if not r.reachable}
     reported = {**ctx.apply_errors.get((namespace, name), {}), **unseen}
@@ -322,6 +317,35 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
         requeue = min(requeue, ERROR_REQUEUE)
     errors = {**unseen, **failed}
     return Outcome(events=decision.events, requeue_after=requeue, status_patched=patched, errors=errors)
+
+
+async def _decide(
+    ctx: Context,
+    name: str,
+    namespace: str,
+    spec: ModelDeploymentSpec,
+    old: ModelDeploymentStatus,
+    obs: Observations,
+    now: datetime,
+) -> Decision:
+    """Measure what is due and decide; a failure of either (a bug: the schema refuses what the engine
+    cannot run) still ends in a decision, so status says so and progressDeadline keeps counting."""
+    try:
+        requests = rollout.analysis_due(spec, old, now)
+        measurements = await _measure(ctx, name, namespace, spec, requests, now)
+        return rollout.decide(spec, old, dataclasses.replace(obs, measurements=measurements), now)
+    except CLUSTER_ERRORS:
+        raise
+    except Exception as e:  # the last line of defence: never a cycle that fails silently, over and over
+        log.exception("the rollout cycle of %s/%s failed", namespace, name)
+        return rollout.after_failure(spec, old, obs, now, _failure(e))
+
+
+def _failure(error: Exception) -> str:
+    """The exception and where it was raised, for status and an Event: enough to report the bug."""
+    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    at = f" at {Path(where.filename).name}:{where.lineno} ({where.name})" if where else ""
+    return f"{type(error).__name__}: {error}{at}"
 
 
 async def _apply(

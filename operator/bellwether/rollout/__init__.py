@@ -1,6 +1,6 @@
 """The rollout engine: a pure, deterministic state machine (DESIGN.md §4)."""
 
 from bellwether.rollout.due import analysis_due
-from bellwether.rollout.engine import decide
+from bellwether.rollout.engine import after_failure, decide
 
-__all__ = ["analysis_due", "decide"]
+__all__ = ["after_failure", "analysis_due", "decide"]

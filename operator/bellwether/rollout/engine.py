@@ -10,18 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from bellwether.api import HistoryEntry, ModelDeploymentSpec, ModelDeploymentStatus, revision_of, template_of
-from bellwether.api.units import parse_duration
+from bellwether.api.units import format_duration, parse_duration
 from bellwether.rollout.bake import bake
 from bellwether.rollout.clock import elapsed
 from bellwether.rollout.commands import apply_command
+from bellwether.rollout.conditions import set_condition
 from bellwether.rollout.due import seconds_until_due
 from bellwether.rollout.pausing import paused
 from bellwether.rollout.plans import all_plans, ready
-from bellwether.rollout.rollback import start_canary
+from bellwether.rollout.rollback import roll_back, start_canary
 from bellwether.rollout.state import DraftStatus, Work
 from bellwether.rollout.steps import advance
 from bellwether.rollout.summary import summarise
-from bellwether.rollout.types import Decision, Observations
+from bellwether.rollout.types import Decision, Observations, RegionPlan
 from bellwether.rollout.window import analysis_start
 
 WAIT_FOR_PODS_SECONDS = 5.0
@@ -158,3 +159,30 @@ def _sooner(due: float | None, left: float, fallback: float) -> float:
     """
     waits = [w for w in (due, left if left > 0 else None) if w is not None]
     return max(1.0, min(waits)) if waits else fallback
+
+
+FAILED_CYCLE_SECONDS = 30.0
+
+
+def after_failure(
+    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations, now: datetime, error: str
+) -> Decision:
+    """What a cycle that could not decide still decides: Degraded says why, nothing is applied, and
+    past `progressDeadline` the canary is rolled back (a rollout never hangs on a bug forever).
+
+    `error` says what failed, for people; this is the last line of defence, not a way to handle input:
+    the schema refuses what the engine cannot run."""
+    work = Work(spec, DraftStatus.of(status), obs, now)
+    st = work.status
+    deadline = parse_duration(spec.rollout.progress_deadline)
+    message = f"the rollout cycle failed, nothing applied: {error}"
+    plans: tuple[RegionPlan, ...] = ()
+    if st.canary_revision is not None and elapsed(st.progress.step_started_at, now) > deadline:
+        roll_back(work, "CycleFailed", f"{message} (progressDeadline {format_duration(deadline)} exceeded)")
+        st.message = f"rolled back {st.progress.rolled_back_revision}: {st.progress.rollback_message}"
+        plans = all_plans(spec, st, obs)
+    else:
+        st.message = message
+    st.conditions = set_condition(st.conditions, "Degraded", "True", "CycleFailed", message, work.stamp, obs.generation)
+    work.emit("Warning", "CycleFailed", message)
+    return Decision(st.frozen(), plans, tuple(work.events), FAILED_CYCLE_SECONDS)

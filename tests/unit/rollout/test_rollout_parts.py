@@ -11,7 +11,7 @@ from world import World, make_spec, revision
 import bellwether.rollout.replicas as replicas_module
 from bellwether.api import Measurement, ModelDeploymentStatus, Progress
 from bellwether.api.status import MAX_MEASUREMENTS_PER_SERIES
-from bellwether.rollout import analysis_due, decide
+from bellwether.rollout import after_failure, analysis_due, decide
 from bellwether.rollout.replicas import split
 from bellwether.rollout.types import Observations
 
@@ -123,3 +123,20 @@ def test_measurement_times_in_z_form_count_like_any_other() -> None:
     assert status.phase == "RolledBack"
     degraded = next(c for c in status.conditions if c.type == "Degraded")
     assert "measured 0.2, bound <= 0.01" in degraded.message
+
+
+def test_a_cycle_that_cannot_decide_says_so_and_rolls_back_past_the_progress_deadline() -> None:
+    world = World(make_spec({"a": 2}, steps=STEPS, progress_deadline="10m"))
+    world.settle()
+    world.change(version="v2")
+    world.step()
+    canary = world.status.canary_revision
+    early = after_failure(world.spec, world.status, world.observe(), world.now, "ZeroDivisionError: x")
+    degraded = next(c for c in early.status.conditions if c.type == "Degraded")
+    assert (degraded.status, degraded.reason) == ("True", "CycleFailed") and "ZeroDivisionError" in degraded.message
+    assert early.regions == () and early.status.canary_revision == canary  # nothing applied, nothing decided
+    assert [e.reason for e in early.events] == ["CycleFailed"]
+    late = after_failure(world.spec, world.status, world.observe(), world.now + timedelta(minutes=11), "boom")
+    assert late.status.phase == "RolledBack" and late.status.canary_revision is None
+    assert all(r.revision != canary for plan in late.regions for r in plan.revisions)
+    assert "progressDeadline 10m exceeded" in (late.status.message or "")
