@@ -89,6 +89,11 @@ class Progress(Wire):
     wave_started_at: str | None = None
     bake_started_at: str | None = None
     ready_since: str | None = Field(default=None, description="When the step's canary pods were first all ready.")
+    resumed_at: str | None = Field(
+        default=None,
+        description="When a person last resumed; the analysis of the step (or bake) counts its duration "
+        "again from then, so a resumed analysis needs as much evidence as an uninterrupted one.",
+    )
     failures: int = 0
     inconclusives: int = 0
     successes: int = 0

@@ -36,8 +36,11 @@ def apply_command(work: Work) -> None:
         work.emit("Normal", "Paused", "paused by user")
     elif action == "resume":
         clear_pause(work)
-        p.inconclusives = 0
-        work.emit("Normal", "Resumed", "resumed by user: analysis measures again")
+        # The analysis starts over: its full duration and evidence again (failures seen still count).
+        p.inconclusives = p.successes = 0
+        p.evidence = []
+        p.resumed_at = work.stamp
+        work.emit("Normal", "Resumed", "resumed by user: analysis measures again, for its full duration")
     elif action == "abort":
         if baking:
             revert_bake(work, "Aborted", "aborted by user")

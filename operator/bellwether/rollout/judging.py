@@ -100,6 +100,7 @@ def reset(work: Work) -> None:
     p = work.status.progress
     p.failures = p.inconclusives = p.successes = 0
     p.evidence = []
+    p.resumed_at = None
 
 
 def missing_evidence(work: Work, regions: Iterable[str]) -> list[tuple[str, str]]:

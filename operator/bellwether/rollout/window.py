@@ -18,7 +18,8 @@ def analysis_start(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> 
     """When warm-up ends for the current step's canary (or the baking revision); None if nothing is judged.
 
     In a step, the canary warms up from when its pods for the step were all ready, or from the step's
-    start if that is later; in the bake, from the promotion.
+    start if that is later; in the bake, from the promotion. A person's `resume` starts the analysis
+    over from then.
     """
     p = status.progress
     if status.canary_revision is not None:
@@ -30,4 +31,6 @@ def analysis_start(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> 
         warm_from = p.bake_started_at
     else:
         return None
-    return plus(warm_from, spec.runtime.warmup_seconds)
+    warm = plus(warm_from, spec.runtime.warmup_seconds)
+    # Resumed after the duration ran out: the analysis starts over, without waiting for a warm-up again.
+    return p.resumed_at if p.resumed_at is not None and not_before(p.resumed_at, warm) else warm

@@ -12,6 +12,7 @@ from typing import Any
 from world import WARMING, World, condition, deployed, events, make_spec, phase, revision
 
 from bellwether.api.status import Verdict
+from bellwether.api.units import parse_duration
 from bellwether.rollout import analysis_due
 from bellwether.rollout.types import AnalysisRequest, ManualCommand
 
@@ -253,3 +254,18 @@ def test_deploying_and_scaling_are_progressing_not_degraded() -> None:
     world.settle()
     assert phase(world) == "Healthy"
     assert not any(d.status.phase == "Degraded" for d in world.decisions)
+
+
+def test_a_resume_after_the_duration_ran_out_needs_the_full_duration_of_evidence_again() -> None:
+    world = deployed(World(make_spec({"a": 2}, steps=ONE_ANALYSIS, analysis={"inconclusiveLimit": 1})))
+    world.change(version="v2")
+    world.judge = no_data
+    world.run_until(lambda w: phase(w) == "Paused")
+    world.run_until(lambda w: w.now > at(w.status.progress.step_started_at) + timedelta(minutes=10), limit=200)
+    world.judge = lambda req, metric, now: "Successful"
+    world.command = ManualCommand("resume", "r1")
+    resumed = world.now
+    world.run_until(lambda w: w.status.step != 1 or w.status.canary_revision is None)
+    passed = world.now - timedelta(seconds=world.tick)  # the decision that moved on
+    duration = ONE_ANALYSIS[1]["analysis"]["duration"]
+    assert (passed - resumed).total_seconds() >= parse_duration(duration), "passed on less than a full analysis"
