@@ -342,3 +342,22 @@ async def test_an_unreachable_region_is_an_error_not_an_empty_region(
     with pytest.raises(ApiError) as caught:
         await observe_region(client, name="chat", region="eu-west", namespace=NAMESPACE, router="replicas")
     assert caught.value.status == 0 and caught.value.cluster == "eu-west"
+
+
+def test_pod_problems_kubernetes_reports_are_named() -> None:
+    from bellwether.clusters.region import _pod_problem
+
+    def pod(**status: object) -> dict[str, object]:
+        return {"metadata": {"name": "p"}, "status": status}
+
+    oom = {"name": "server", "ready": False, "restartCount": 1, "lastState": {"terminated": {"reason": "OOMKilled"}}}
+    crash = {"name": "server", "ready": False, "restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+    storm = {"name": "server", "ready": False, "restartCount": 4, "lastState": {"terminated": {"exitCode": 137}}}
+    fine = {"name": "server", "ready": True, "restartCount": 4}
+    assert _pod_problem(pod(containerStatuses=[oom])) == (
+        False,
+        "OOMKilled: container server exceeded its memory limit (1 restarts)",
+    )
+    assert _pod_problem(pod(containerStatuses=[crash])) == (False, "CrashLoopBackOff")
+    assert _pod_problem(pod(containerStatuses=[storm])) == (False, "container server restarted 4 times, last exit code 137")
+    assert _pod_problem(pod(containerStatuses=[fine])) == (False, None)  # restarted, but serving now

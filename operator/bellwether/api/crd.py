@@ -87,7 +87,7 @@ def crd() -> dict[str, Any]:
                 "plural": PLURAL,
                 "singular": KIND.lower(),
                 "shortNames": ["mdep"],
-                "categories": ["all", "bellwether", "ml"],
+                "categories": ["bellwether", "ml"],
             },
             "scope": "Namespaced",
             "versions": [

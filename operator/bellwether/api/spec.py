@@ -275,6 +275,15 @@ class Rollout(Wire):
     )
     bake_time: Duration = Field(default="10m", description="After full promotion: keep judging for this long.")
     progress_deadline: Deadline = Field(default="15m", description="A step that cannot progress fails the rollout.")
+    on_unschedulable: Literal["rollback", "wait"] = Field(
+        default="rollback",
+        description="rollback: canary pods the scheduler cannot place (and no pod of this ModelDeployment "
+        "terminating to free room) roll the canary back within two cycles; wait: keep waiting until "
+        "progressDeadline, for clusters whose node autoscaler adds GPU nodes.",
+    )
+    region_timeout: Deadline = Field(
+        default="10m", description="A region of the current wave unreachable for longer fails the rollout."
+    )
     rollback_traffic: Literal["immediate", "whenStableReady"] = Field(
         default="immediate",
         description="immediate: a rolled-back revision leaves traffic within one cycle, everywhere, even "

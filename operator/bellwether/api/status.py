@@ -94,6 +94,11 @@ class Progress(Wire):
         description="When a person last resumed; the analysis of the step (or bake) counts its duration "
         "again from then, so a resumed analysis needs as much evidence as an uninterrupted one.",
     )
+    pods_failing: str | None = Field(
+        default=None, description="A canary pod problem Kubernetes reports (seen since podsFailingSince)."
+    )
+    pods_failing_since: str | None = None
+    unreachable_since: str | None = Field(default=None, description="Since when a region of the wave is unreachable.")
     failures: int = 0
     inconclusives: int = 0
     successes: int = 0

@@ -218,8 +218,12 @@ async def _prune(
     return removed
 
 
+RESTART_STORM = 3  # restarts of a container that is still not ready: it will not get better by itself
+
+
 def _pod_problem(pod: Mapping[str, Any]) -> tuple[bool, str | None]:
-    """(unschedulable, problem) of one pod."""
+    """(unschedulable, problem) of one pod: the scheduler's message, a container stuck waiting
+    (image pull, crash loop, bad config), killed for memory, or restarting again and again."""
     status = pod.get("status") or {}
     if status.get("phase") == "Pending":
         for cond in status.get("conditions") or []:
@@ -228,9 +232,16 @@ def _pod_problem(pod: Mapping[str, Any]) -> tuple[bool, str | None]:
                 return True, cond.get("message") or "Unschedulable"
     for cs in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
         waiting = (cs.get("state") or {}).get("waiting") or {}
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        restarts = int(cs.get("restartCount") or 0)
+        if last.get("reason") == "OOMKilled" and not cs.get("ready"):
+            return False, f"OOMKilled: container {cs.get('name')} exceeded its memory limit ({restarts} restarts)"
         if waiting.get("reason") in STUCK:
             message = waiting.get("message") or ""
             return False, f"{waiting['reason']}: {message}".rstrip(": ")
+        if restarts >= RESTART_STORM and not cs.get("ready"):
+            code = f", last exit code {last['exitCode']}" if "exitCode" in last else ""
+            return False, f"container {cs.get('name')} restarted {restarts} times{code}"
     return False, None
 
 
@@ -311,7 +322,9 @@ async def observe_region(client: KubeClient, *, name: str, region: str, namespac
         total = sum(p.serving for p in revisions.values())
         if total:
             weights = {rev: round(100 * p.serving / total) for rev, p in revisions.items() if p.serving}
-    return Seen(RegionObservation(region, reachable=True, pods=revisions, weights=weights), views)
+    terminating = sum(1 for pod in pods if pod["metadata"].get("deletionTimestamp"))
+    observation = RegionObservation(region, reachable=True, pods=revisions, weights=weights, terminating=terminating)
+    return Seen(observation, views)
 
 
 def _revision_pods(

@@ -10,6 +10,11 @@ from bellwether.rollout.pausing import clear_pause
 from bellwether.rollout.state import Work
 
 
+def _forget_waits(work: Work) -> None:
+    p = work.status.progress
+    p.pods_failing = p.pods_failing_since = p.unreachable_since = None
+
+
 def start_canary(work: Work, revision: str, template: Template) -> None:
     st = work.status
     old = st.canary_revision
@@ -36,6 +41,7 @@ def start_canary(work: Work, revision: str, template: Template) -> None:
     p.previous_revision = None
     p.rollback_reason = p.rollback_message = None
     p.rolled_back_revision = None  # a new revision supersedes the one rolled back
+    _forget_waits(work)
 
 
 def roll_back(work: Work, reason: str, message: str) -> None:
@@ -55,6 +61,7 @@ def roll_back(work: Work, reason: str, message: str) -> None:
     st.canary_revision = None
     st.wave = st.step = st.canary_weight = 0
     st.phase = "RolledBack"
+    _forget_waits(work)
     work.emit("Warning", "RolledBack", f"{canary} rolled back to {st.stable_revision}: {message}")
 
 
@@ -73,6 +80,7 @@ def promote_fully(work: Work, revision: str, template: Template) -> None:
     p.promoted_regions = []
     reset(work)
     clear_pause(work)
+    _forget_waits(work)
     baking = work.spec.analysis is not None and previous is not None and _bake_seconds(work) > 0
     p.bake_started_at = work.stamp if baking else None
     st.phase = "Progressing" if baking else "Healthy"

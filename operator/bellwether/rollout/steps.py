@@ -72,18 +72,49 @@ def _pods_problem(work: Work, regions: list[str]) -> tuple[str, str]:
     return "NeverReady", f"canary pods never became ready in {', '.join(regions)}"
 
 
+# A problem Kubernetes reports for the canary's pods, seen again this long after it was first seen,
+# rolls back without waiting for progressDeadline: two cycles apart while waiting for pods.
+CONFIRM_SECONDS = 5.0
+
+
+def _failing(work: Work, regions: list[str]) -> str | None:
+    """What Kubernetes says will keep the canary's pods from becoming ready by themselves, if anything:
+    a crash loop, an OOM kill, an image that cannot be pulled, a restart storm, or pods the scheduler
+    cannot place while nothing of ours is terminating to make room."""
+    canary = work.status.canary_revision or ""
+    for name in regions:
+        seen = work.obs.regions.get(name)
+        pods = seen.pods.get(canary) if seen is not None else None
+        if seen is None or pods is None or not pods.problem:
+            continue
+        if pods.unschedulable == 0:
+            return f"canary pods failing in {name}: {pods.problem}"
+        if work.spec.rollout.on_unschedulable == "rollback" and seen.terminating == 0:
+            return f"canary pods unschedulable in {name}: {pods.problem}"
+    return None
+
+
 def _wait_for_pods(work: Work, regions: list[str], weight: int) -> bool:
-    """True when ready; otherwise checks the progress deadline (and may roll back)."""
+    """True when ready; otherwise rolls back on a failure Kubernetes reports (seen on two cycles) or
+    past the progress deadline."""
+    p = work.status.progress
     short = _short_regions(work, regions, weight)
+    failing = _failing(work, short) if short else None
+    if failing != p.pods_failing:
+        p.pods_failing, p.pods_failing_since = failing, (work.stamp if failing else None)
     if not short:
         return True
     work.waiting_on_pods = True
+    if failing is not None and elapsed(p.pods_failing_since, work.now) >= CONFIRM_SECONDS:
+        reason = "PodsFailing" if failing.startswith("canary pods failing") else "Unschedulable"
+        roll_back(work, reason, f"{failing} (reported by Kubernetes since {p.pods_failing_since})")
+        return False
     deadline = parse_duration(work.spec.rollout.progress_deadline)
     if elapsed(work.status.progress.step_started_at, work.now) > deadline:
         _cause, why = _pods_problem(work, short)
         roll_back(work, "ProgressDeadlineExceeded", f"{why} (progressDeadline {format_duration(deadline)} exceeded)")
     else:
-        work.status.message = f"waiting for canary pods in {', '.join(short)}"
+        work.status.message = f"waiting for canary pods in {', '.join(short)}" + (f": {failing}" if failing else "")
     return False
 
 
@@ -110,6 +141,21 @@ def _analysis(work: Work, duration: str, regions: list[str]) -> bool:
     return weighed.outcome == "passed"
 
 
+def _wait_for_regions(work: Work, lost: list[str]) -> None:
+    """Nothing changes in a cluster Bellwether cannot see; past `regionTimeout` the rollout fails."""
+    p = work.status.progress
+    work.waiting_on_pods = True
+    errors = [(work.obs.regions[r].error if r in work.obs.regions else None) or "not observed" for r in lost]
+    where = ", ".join(f"{r} ({e})" for r, e in zip(lost, errors, strict=True))
+    p.unreachable_since = p.unreachable_since or work.stamp
+    timeout = parse_duration(work.spec.rollout.region_timeout)
+    if elapsed(p.unreachable_since, work.now) > timeout:
+        why = f"region unreachable for more than regionTimeout {format_duration(timeout)}: {where}"
+        roll_back(work, "RegionUnreachable", why)
+        return
+    work.status.message = f"waiting: region unreachable: {where}"
+
+
 def advance(work: Work) -> None:
     """Move the canary on; stops at the first thing to wait for."""
     spec, st = work.spec, work.status
@@ -124,11 +170,9 @@ def advance(work: Work) -> None:
         st.phase = "Progressing"
         regions = wave_regions(work)
         if lost := unreachable(work, regions):
-            work.waiting_on_pods = True
-            errors = [(work.obs.regions[r].error if r in work.obs.regions else None) or "not observed" for r in lost]
-            where = ", ".join(f"{r} ({e})" for r, e in zip(lost, errors, strict=True))
-            work.status.message = f"waiting: region unreachable: {where}"
+            _wait_for_regions(work, lost)
             return
+        st.progress.unreachable_since = None
         if st.step < len(steps):
             step = steps[st.step]
             if step.set_weight is not None:

@@ -35,6 +35,7 @@ class RegionObservation:
     error: str | None = None  # why the region could not be observed or applied to
     pods: Mapping[str, RevisionPods] = field(default_factory=dict)  # by revision
     weights: Mapping[str, int] = field(default_factory=dict)  # current route weights by revision
+    terminating: int = 0  # pods of this ModelDeployment being deleted here: GPUs about to be free
 
 
 @dataclass(frozen=True)

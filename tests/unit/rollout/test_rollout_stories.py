@@ -125,22 +125,40 @@ def test_max_surge_0_on_a_full_gpu_pool_never_exceeds_the_pool() -> None:
     assert max(seen_totals) == 4
 
 
-def test_progress_deadline_with_no_free_gpu_rolls_back_naming_the_cause() -> None:
-    world = deployed(World(make_spec({"us-east": 4}, steps=STEPS, progress_deadline="2m"), capacity={"us-east": 4}))
+def test_no_free_gpu_rolls_back_within_two_cycles_naming_the_schedulers_reason() -> None:
+    world = deployed(World(make_spec({"us-east": 4}, steps=STEPS, progress_deadline="10m"), capacity={"us-east": 4}))
     world.change(version="v2")
+    started = world.now
+    world.settle()
+    status, reason, message = condition(world, "Degraded")
+    assert (status, reason) == ("True", "Unschedulable")
+    assert "unschedulable" in message and "nvidia.com/gpu" in message
+    assert (world.now - started).total_seconds() <= 3 * world.tick, "waited past two cycles"
+    assert world.ready("us-east", world.status.stable_revision) == 4
+
+
+def test_with_on_unschedulable_wait_no_free_gpu_rolls_back_at_the_progress_deadline() -> None:
+    spec = make_spec({"us-east": 4}, steps=STEPS, progress_deadline="2m")
+    spec = spec.model_copy(update={"rollout": spec.rollout.model_copy(update={"on_unschedulable": "wait"})})
+    world = deployed(World(spec, capacity={"us-east": 4}))
+    world.change(version="v2")
+    started = world.now
     world.settle()
     status, reason, message = condition(world, "Degraded")
     assert (status, reason) == ("True", "ProgressDeadlineExceeded")
     assert "unschedulable" in message and "nvidia.com/gpu" in message
-    assert world.ready("us-east", world.status.stable_revision) == 4
+    assert (world.now - started).total_seconds() >= 120
 
 
-def test_never_ready_pods_roll_back_with_the_pod_problem() -> None:
-    world = deployed(World(make_spec({"us-east": 4}, steps=STEPS, progress_deadline="2m")))
+def test_never_ready_pods_roll_back_within_two_cycles_with_the_pod_problem() -> None:
+    world = deployed(World(make_spec({"us-east": 4}, steps=STEPS, progress_deadline="10m")))
     world.change(version="v2")
     world.never_ready.add(revision(world.spec))
+    started = world.now
     world.settle()
-    assert "ImagePullBackOff" in condition(world, "Degraded")[2]
+    status, reason, message = condition(world, "Degraded")
+    assert (status, reason) == ("True", "PodsFailing") and "ImagePullBackOff" in message
+    assert (world.now - started).total_seconds() <= 3 * world.tick
 
 
 def test_pause_until_promote() -> None:
@@ -240,6 +258,21 @@ def test_unreachable_region_blocks_progress_and_is_reported() -> None:
     world.unreachable.clear()
     world.settle()
     assert phase(world) == "Healthy"
+
+
+def test_a_region_unreachable_past_region_timeout_fails_the_rollout() -> None:
+    world = deployed(World(make_spec({"a": 2, "b": 2}, steps=STEPS, waves=[["a", "b"]])))
+    world.change(version="v2")
+    world.step()
+    world.unreachable.add("b")
+    lost_at = world.now
+    world.run_until(lambda w: phase(w) == "RolledBack", limit=200)
+    status, reason, message = condition(world, "Degraded")
+    assert (status, reason) == ("True", "RegionUnreachable") and "regionTimeout 10m" in message and "b (" in message
+    assert 600 <= (world.now - lost_at).total_seconds() <= 600 + 2 * world.tick
+    world.unreachable.clear()
+    world.settle()  # back: the rollback reaches b too
+    assert world.pods["b"].keys() == {world.status.stable_revision}
 
 
 def test_restart_at_every_step_same_inputs_same_decision_and_replay_changes_nothing() -> None:
