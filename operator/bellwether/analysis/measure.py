@@ -33,8 +33,10 @@ async def measure(
         return ()
     interval = parse_duration(spec.analysis.interval)
     at = stamp(now)
+    # `{{namespace}}` is where the region's pods run (and so what their series carry), which for a region
+    # with its own `namespace` is not the ModelDeployment's.
     jobs = [
-        _one(metric, request, name, namespace, interval, now, source)
+        _one(metric, request, name, spec.region(request.region).namespace or namespace, interval, now, source)
         for request in requests
         for metric in spec.analysis.metrics
     ]

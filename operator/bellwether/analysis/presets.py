@@ -187,7 +187,7 @@ def presets_markdown() -> str:
         "",
         "| Series label | Comes from the pod label | Value |",
         "| --- | --- | --- |",
-        "| `namespace` | (the pod's namespace) | the ModelDeployment's namespace |",
+        "| `namespace` | (the pod's namespace) | the region's namespace (`regions[].namespace`, default the ModelDeployment's) |",
         "| `deployment` | `bellwether.dev/deployment` | the ModelDeployment's name |",
         "| `region` | `bellwether.dev/region` | the region's name in the spec |",
         "| `revision` | `bellwether.dev/revision` | the revision hash (`kubectl get mdep` shows it) |",
