@@ -58,3 +58,25 @@ async def test_an_exception_in_a_cycle_becomes_degraded_and_an_event(
     status = (home.get("modeldeployments", NAMESPACE, NAME) or {})["status"]
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "False" and home.list("deployments", NAMESPACE) != []
+
+
+async def test_a_status_refused_for_its_size_is_replaced_by_a_condition_saying_so(
+    home: ApiServer, ctx: Context
+) -> None:
+    from apiserver import Fault
+
+    md = model_deployment("http://127.0.0.1:9", "v1")
+    md["spec"]["regions"] = md["spec"]["regions"][:1]
+    md["spec"]["rollout"]["waves"] = [["us-east"]]
+    await home.put("modeldeployments", copy.deepcopy(md))
+    # What etcd answers through the API server for an object over its limit: the status write fails (every retry of it).
+    home.faults.append(
+        Fault(status=500, message="etcdserver: request is too large", method="PATCH", path="/status", times=3)
+    )
+    outcome = await reconcile(ctx, NAMESPACE, NAME)
+    status = (home.get("modeldeployments", NAMESPACE, NAME) or {})["status"]
+    degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "ObjectTooLarge"
+    assert "request is too large" in degraded["message"]
+    assert [(e.type, e.reason) for e in outcome.events] == [("Warning", "ObjectTooLarge")]
+    assert home.list("deployments", NAMESPACE) == []  # nothing applied after a status that was not written

@@ -15,6 +15,7 @@ from datetime import datetime
 from bellwether.analysis.judge import LOOKBACK, Judgement, judge
 from bellwether.analysis.source import MetricSource, Window
 from bellwether.api import Measurement, ModelDeploymentSpec
+from bellwether.api.status import MAX_REASON
 from bellwether.api.spec import Metric
 from bellwether.api.units import parse_duration
 from bellwether.rollout.clock import parse, stamp
@@ -49,7 +50,7 @@ async def measure(
             value=j.value,
             baseline=j.baseline,
             bound=j.bound,
-            reason=j.reason,
+            reason=j.reason if j.reason is None or len(j.reason) <= MAX_REASON else j.reason[: MAX_REASON - 1] + "…",
             at=at,
         )
         for (request, metric), j in zip(((r, m) for r in requests for m in spec.analysis.metrics), judged, strict=True)

@@ -16,6 +16,7 @@ from bellwether.api.patterns import HTTP_URL, METRIC_NAME
 from bellwether.api.units import Interval, QueryTimeout
 
 MAX_METRICS = 32
+MAX_QUERY_TEXT = 32768  # every query together: bounds the object's size (see spec.MAX_RUNTIME_TEXT)
 
 Preset = Literal[
     "vllm-e2e-latency-p99",
@@ -135,6 +136,11 @@ class Analysis(Wire):
                     "metric names must be unique",
                     ".metrics",
                 ),
+                cel(
+                    f"self.metrics.map(m, has(m.query) ? size(m.query) : 0).sum() <= {MAX_QUERY_TEXT}",
+                    f"the metrics' queries together must be at most {MAX_QUERY_TEXT} characters",
+                    ".metrics",
+                ),
             ]
         }
     )
@@ -159,4 +165,7 @@ class Analysis(Wire):
                     f"{metric.name!r} is already the name of metrics[{seen[metric.name]}]; metric names must be unique",
                 )
             seen[metric.name] = i
+        total = sum(len(m.query or "") for m in self.metrics)
+        if total > MAX_QUERY_TEXT:
+            raise Invalid("metrics", f"the queries hold {total} characters together; at most {MAX_QUERY_TEXT} fit")
         return self

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
 
 from bellwether.api.base import Invalid, KeyRef, Wire, cel
 from bellwether.api.metrics import (
@@ -67,8 +67,9 @@ __all__ = [
     "unknown_variables",
 ]
 
-MAX_REGIONS = 32
+MAX_REGIONS = 16
 MAX_STEPS = 32
+MAX_LABEL_KEY = 317  # a Kubernetes label key: a 253-character prefix, '/', a 63-character name
 
 Short = Annotated[str, Field(max_length=253)]
 
@@ -87,7 +88,7 @@ class EnvVarSource(Wire):
 
 
 class EnvVar(Wire):
-    name: str = Field(min_length=1, max_length=253, pattern=ENV_NAME, description="The variable's name.")
+    name: str = Field(min_length=1, max_length=128, pattern=ENV_NAME, description="The variable's name.")
     value: str | None = Field(default=None, max_length=32768, description="A literal value.")
     value_from: EnvVarSource | None = Field(default=None, description="Or a value read from a Secret or ConfigMap.")
 
@@ -111,7 +112,26 @@ class Resources(Wire):
     )
 
 
+# The text of a runtime (args, command, env names and values) is copied into every revision's pod
+# template and into status for rollback; bounded together, so a ModelDeployment stays within the API
+# server's limits (an object of ~1.5 MB in etcd, 256 KiB of annotations) over any number of rollouts.
+MAX_RUNTIME_TEXT = 65536
+_RUNTIME_TEXT = (
+    "(has(self.args) ? self.args.map(a, size(a)).sum() : 0)"
+    " + (has(self.command) ? self.command.map(c, size(c)).sum() : 0)"
+    " + (has(self.env) ? self.env.map(e, size(e.name) + (has(e.value) ? size(e.value) : 0)).sum() : 0)"
+    f" <= {MAX_RUNTIME_TEXT}"
+)
+
+
 class Runtime(Wire):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(_RUNTIME_TEXT, f"args, command and env together must be at most {MAX_RUNTIME_TEXT} characters")
+            ]
+        }
+    )
     image: str = Field(min_length=1, max_length=512, description="The serving image: vLLM, Triton, TGI or any.")
     command: list[Short] | None = Field(
         default=None, max_length=64, description="Overrides the image's entrypoint; absent = the image's own."
@@ -120,7 +140,7 @@ class Runtime(Wire):
         default_factory=list, max_length=128, description="Arguments; `$(MODEL_URI)` expands to model.uri."
     )
     port: int = Field(default=8000, ge=1, le=65535, description="The container port serving HTTP.")
-    env: list[EnvVar] = Field(default_factory=list, max_length=128, description="Plain environment variables.")
+    env: list[EnvVar] = Field(default_factory=list, max_length=64, description="Plain environment variables.")
     resources: Resources = Field(default_factory=Resources, description="GPUs, CPU and memory per replica.")
     readiness_path: str = Field(
         default="/health", pattern=HTTP_PATH, max_length=1024, description="HTTP GET path of the readiness probe."
@@ -128,6 +148,18 @@ class Runtime(Wire):
     warmup_seconds: int = Field(
         default=60, ge=0, le=7200, description="Model load time: analysis ignores a new revision's first N seconds."
     )
+
+    @model_validator(mode="after")
+    def _text_fits(self) -> Runtime:
+        total = sum(map(len, self.args)) + sum(map(len, self.command or []))
+        total += sum(len(e.name) + len(e.value or "") for e in self.env)
+        if total > MAX_RUNTIME_TEXT:
+            raise Invalid(
+                "args",
+                f"args, command and env hold {total} characters together; at most {MAX_RUNTIME_TEXT} fit "
+                "(put large configuration in a ConfigMap or the model's own files)",
+            )
+        return self
 
 
 class ClusterRef(Wire):
@@ -139,9 +171,22 @@ class ClusterRef(Wire):
 class Region(Wire):
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="A DNS label; used in child names and labels.")
     replicas: int = Field(ge=0, le=1000, description="Serving replicas in this region once fully rolled out.")
-    node_selector: dict[str, Annotated[str, Field(max_length=63)]] = Field(
-        default_factory=dict, max_length=32, description="Extra node labels the region's pods must match."
-    )
+    node_selector: Annotated[
+        dict[Annotated[str, Field(max_length=MAX_LABEL_KEY)], Annotated[str, Field(max_length=63)]],
+        WithJsonSchema(
+            {
+                "type": "object",
+                "additionalProperties": {"type": "string", "maxLength": 63},
+                "maxProperties": 8,
+                "x-kubernetes-validations": [
+                    cel(
+                        f"self.all(k, size(k) <= {MAX_LABEL_KEY})", f"label keys are at most {MAX_LABEL_KEY} characters"
+                    )
+                ],
+                "description": "Extra node labels the region's pods must match.",
+            }
+        ),
+    ] = Field(default_factory=dict, max_length=8, description="Extra node labels the region's pods must match.")
     cluster: ClusterRef | None = Field(default=None, description="Absent = the home cluster.")
     namespace: str | None = Field(
         default=None,

@@ -21,7 +21,12 @@ Verdict = Literal["Successful", "Failed", "Inconclusive"]
 ConditionType = Literal["Available", "Progressing", "Degraded"]
 
 MAX_MEASUREMENTS_PER_SERIES = 10
+MAX_REASON = 512  # characters of a measurement's reason kept in status
+MAX_MEASUREMENTS = 512  # in all (16 regions x 32 metrics, one each): many series keep fewer each
 MAX_HISTORY = 10
+# History entries past these keep no template: only stable (history[0]) and the revision a bake
+# reverts to (history[1]) may have to be rendered again. A template is up to ~100 KB of pod spec.
+HISTORY_TEMPLATES = 2
 
 
 class Condition(Wire):
@@ -62,8 +67,10 @@ class Measurement(Wire):
     verdict: Verdict
     value: float | None = None
     baseline: float | None = None
-    bound: str | None = Field(default=None, description="The bound applied, e.g. '<= 0.01' or '<= 1.5x stable'.")
-    reason: str | None = None
+    bound: str | None = Field(
+        default=None, max_length=256, description="The bound applied, e.g. '<= 0.01' or '<= 1.5x stable'."
+    )
+    reason: str | None = Field(default=None, max_length=MAX_REASON, description="Why this verdict, for people.")
     at: str
 
 
@@ -78,7 +85,9 @@ class HistoryEntry(Wire):
     revision: str
     model: str = Field(description="The model version of that revision.")
     promoted_at: str
-    template: Template
+    template: Template | None = Field(
+        default=None, description="What renders its pods again; kept for the stable and the previous revision only."
+    )
 
 
 class Progress(Wire):
@@ -147,9 +156,13 @@ class ModelDeploymentStatus(Wire):
     )
     regions: list[RegionStatus] = Field(default_factory=list, description="Per region: ready replicas and weight.")
     analysis: list[Measurement] = Field(
-        default_factory=list, description="The latest judged measurements, a bounded number per metric and region."
+        default_factory=list,
+        max_length=MAX_MEASUREMENTS,
+        description="The latest judged measurements, a bounded number per metric and region.",
     )
-    history: list[HistoryEntry] = Field(default_factory=list, description="Newest first; history[0] is stable.")
+    history: list[HistoryEntry] = Field(
+        default_factory=list, max_length=MAX_HISTORY, description="Newest first; history[0] is stable."
+    )
     conditions: list[Condition] = Field(default_factory=list, description="Available, Progressing and Degraded.")
     message: str | None = Field(default=None, description="What is happening now, in one line.")
     region_summary: str | None = Field(default=None, description="Regions serving the target revision, e.g. 2/3.")

@@ -294,7 +294,12 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
     unseen = {r.name: r.error or "unreachable" for r in regions if not r.reachable}
     reported = {**ctx.apply_errors.get((namespace, name), {}), **unseen}
     new = with_errors(decision.status, reported, generation, _iso(now))
-    patched = await _write_status(home, obj, new)  # StaleRead here: nothing is applied
+    try:
+        patched = await _write_status(home, obj, new)  # StaleRead here: nothing is applied
+    except ApiError as e:
+        if not _too_large(e):
+            raise
+        return await _refused_for_size(home, obj, old, e, generation, now)
     _count(namespace, old, new)
     metrics.record_traffic(namespace, name, [(r.name, r.weight, r.share) for r in new.regions])
 
@@ -317,6 +322,31 @@ async def _reconcile(ctx: Context, namespace: str, name: str, now: datetime) -> 
         requeue = min(requeue, ERROR_REQUEUE)
     errors = {**unseen, **failed}
     return Outcome(events=decision.events, requeue_after=requeue, status_patched=patched, errors=errors)
+
+
+def _too_large(error: ApiError) -> bool:
+    """The API server (or etcd behind it) refused a write for the object's size."""
+    text = error.message.lower()
+    return error.status in (413, 422, 500) and any(
+        words in text for words in ("too large", "may not be more than", "exceeds the maximum", "too long")
+    )
+
+
+async def _refused_for_size(
+    home: KubeClient, obj: dict[str, Any], old: ModelDeploymentStatus, error: ApiError, generation: int, now: datetime
+) -> Outcome:
+    """Never a silent stall: a status the server refuses for size is replaced by one condition saying so
+    (small enough to fit), nothing is applied, and the cycle is tried again later."""
+    message = f"status could not be written, the object is too large: {error.message[:500]}; nothing applied"
+    small = old.model_copy(update={"analysis": [], "message": message})
+    degraded = rollout.degraded(small, "ObjectTooLarge", message, generation, _iso(now))
+    log.error("%s/%s: %s", obj["metadata"]["namespace"], obj["metadata"]["name"], message)
+    try:
+        patched = await _write_status(home, obj, degraded)
+    except ApiError as e:
+        log.error("the smaller status was refused too: %s", e)
+        patched = False
+    return Outcome(events=(Event("Warning", "ObjectTooLarge", message),), requeue_after=60.0, status_patched=patched)
 
 
 async def _decide(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bellwether.api import Condition
+from bellwether.api import Condition, ModelDeploymentStatus
 from bellwether.api.status import ConditionType
 
 
@@ -28,3 +28,14 @@ def set_condition(
         observed_generation=generation,
     )
     return [c for c in conditions if c.type != type_] + [new]
+
+
+def degraded(
+    status: ModelDeploymentStatus, reason: str, message: str, generation: int, now: str
+) -> ModelDeploymentStatus:
+    """`status` with Degraded=True for `reason`: what the operator could not do, in people's words."""
+    return status.model_copy(
+        update={
+            "conditions": set_condition(list(status.conditions), "Degraded", "True", reason, message, now, generation)
+        }
+    )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bellwether.api import Measurement
-from bellwether.api.status import MAX_MEASUREMENTS_PER_SERIES
+from bellwether.api.status import MAX_MEASUREMENTS, MAX_MEASUREMENTS_PER_SERIES
 from bellwether.rollout.clock import elapsed, not_before, parse
 from bellwether.rollout.state import Work
 
@@ -67,9 +67,18 @@ def record(
     merged = st.analysis + fresh
     kept: list[Measurement] = []
     counts: dict[tuple[str, str], int] = {}
+    # At most MAX_MEASUREMENTS in all (status must stay small): fewer per series when there are many.
+    per_series = max(
+        1,
+        min(
+            MAX_MEASUREMENTS_PER_SERIES,
+            MAX_MEASUREMENTS
+            // max(1, len(work.spec.regions) * len(work.spec.analysis.metrics if work.spec.analysis else [])),
+        ),
+    )
     for m in sorted(merged, key=lambda m: parse(m.at), reverse=True):
         key = (m.metric, m.region)
-        if counts.get(key, 0) < MAX_MEASUREMENTS_PER_SERIES:
+        if counts.get(key, 0) < per_series:
             counts[key] = counts.get(key, 0) + 1
             kept.append(m)
     st.analysis = sorted(kept, key=lambda m: (parse(m.at), m.region, m.metric))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bellwether.api import HistoryEntry, Template
-from bellwether.api.status import MAX_HISTORY
+from bellwether.api.status import HISTORY_TEMPLATES, MAX_HISTORY
 from bellwether.api.units import parse_duration
 from bellwether.rollout.judging import reset
 from bellwether.rollout.pausing import clear_pause
@@ -71,7 +71,7 @@ def promote_fully(work: Work, revision: str, template: Template) -> None:
     p = st.progress
     previous = st.stable_revision
     entry = HistoryEntry(revision=revision, model=template.model.version, promoted_at=work.stamp, template=template)
-    st.history = ([entry] + [h for h in st.history if h.revision != revision])[:MAX_HISTORY]
+    st.history = _trimmed([entry] + [h for h in st.history if h.revision != revision])
     st.stable_revision = revision
     st.canary_revision = None
     st.wave = st.step = st.canary_weight = 0
@@ -97,7 +97,7 @@ def revert_bake(work: Work, reason: str, message: str) -> None:
     bad_entry = next((h for h in st.history if h.revision == bad), None)
     if entry is None or bad is None:
         return
-    st.history = [entry] + [h for h in st.history if h.revision not in (bad, previous)]
+    st.history = _trimmed([entry] + [h for h in st.history if h.revision not in (bad, previous)])
     st.stable_revision = previous
     p.draining_revision = bad
     p.draining_template = bad_entry.template if bad_entry is not None else None
@@ -109,6 +109,14 @@ def revert_bake(work: Work, reason: str, message: str) -> None:
     clear_pause(work)
     st.phase = "RolledBack"
     work.emit("Warning", "RolledBack", f"{bad} reverted to {previous} during bake: {message}")
+
+
+def _trimmed(history: list[HistoryEntry]) -> list[HistoryEntry]:
+    """At most MAX_HISTORY entries, templates only where a revert may need them (status stays small)."""
+    return [
+        h if i < HISTORY_TEMPLATES or h.template is None else h.model_copy(update={"template": None})
+        for i, h in enumerate(history[:MAX_HISTORY])
+    ]
 
 
 def _bake_seconds(work: Work) -> float:

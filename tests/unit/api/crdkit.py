@@ -1,9 +1,13 @@
 """What the API server does with a ModelDeployment, done in-process on the generated CRD.
 
-An object sent to the API server is, in order: checked for unknown fields (`kubectl apply` asks for strict
-field validation), defaulted from the schema, validated against the OpenAPI schema, then against every
+An object sent to the API server is, in order: checked for its kind and apiVersion, stripped of status
+(a create cannot set it), checked for unknown fields (`kubectl apply` asks for strict field validation),
+its null fields pruned, defaulted from the schema, its ObjectMeta validated as for every object (a
+custom resource's name is a DNS subdomain), then validated against the OpenAPI schema and every
 `x-kubernetes-validations` CEL rule. This module does the same with the real rule texts, a real CEL
-implementation (cel-python) and jsonschema, so tests can say "kubectl apply would refuse this".
+implementation (cel-python), jsonschema and apimachinery's name rules, so tests can say "kubectl apply
+would refuse this". It is written from Kubernetes' sources, apart from `bellwether validate`, so that
+tests comparing the two compare two readings of the API server, not one with itself.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +84,11 @@ def _is_sorted(items: celtypes.ListType) -> celtypes.BoolType:
     return celtypes.BoolType(all(items[i] <= items[i + 1] for i in range(len(items) - 1)))
 
 
-KUBERNETES_FUNCTIONS = {"isSorted": _is_sorted}
+def _sum(items: celtypes.ListType) -> celtypes.IntType:
+    return celtypes.IntType(sum(int(i) for i in items))
+
+
+KUBERNETES_FUNCTIONS = {"isSorted": _is_sorted, "sum": _sum}
 _ENV = celpy.Environment()
 _PROGRAMS: dict[str, celpy.Runner] = {}
 
@@ -229,9 +238,132 @@ def cel_errors(schema: dict[str, Any], value: Any, path: str = "") -> list[Rejec
     return out
 
 
+# --- ObjectMeta, as apimachinery validates it for every object (ValidateObjectMetaAccessor).
+
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_LABEL = re.compile(_LABEL)
+DNS1123_SUBDOMAIN = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+OBJECT_META_FIELDS = {
+    "name": str,
+    "generateName": str,
+    "namespace": str,
+    "selfLink": str,
+    "uid": str,
+    "resourceVersion": str,
+    "generation": int,
+    "creationTimestamp": str,
+    "deletionTimestamp": str,
+    "deletionGracePeriodSeconds": int,
+    "labels": dict,
+    "annotations": dict,
+    "ownerReferences": list,
+    "finalizers": list,
+    "managedFields": list,
+}
+
+
+def is_subdomain(value: str) -> bool:
+    return len(value) <= 253 and DNS1123_SUBDOMAIN.fullmatch(value) is not None
+
+
+def is_qualified_name(value: str) -> bool:
+    parts = value.split("/")
+    if len(parts) > 2 or (len(parts) == 2 and not is_subdomain(parts[0])):
+        return False
+    return 0 < len(parts[-1]) <= 63 and QUALIFIED_NAME.fullmatch(parts[-1]) is not None
+
+
+def _meta_types(meta: dict[str, Any]) -> list[Rejection]:
+    out = [Rejection(f"metadata.{k}", "unknown field") for k in meta if k not in OBJECT_META_FIELDS]
+    for key, kind in OBJECT_META_FIELDS.items():
+        value = meta.get(key)
+        wrong = value is not None and (not isinstance(value, kind) or isinstance(value, bool))
+        if isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
+            wrong = True
+        if wrong:
+            out.append(Rejection(f"metadata.{key}", f"must be of type {kind.__name__}"))
+    return out
+
+
+def meta_errors(meta: Any) -> list[Rejection]:
+    if not isinstance(meta, dict):
+        return [Rejection("metadata.name", "name or generateName is required")]
+    typed = _meta_types(meta)
+    if typed:
+        return typed
+    out = []
+    name, namespace = meta.get("name") or "", meta.get("namespace") or ""
+    if not name:
+        out.append(Rejection("metadata.name", "Required value: name or generateName is required"))
+    elif not is_subdomain(name):
+        out.append(Rejection("metadata.name", "a lowercase RFC 1123 subdomain"))
+    if namespace and not (len(namespace) <= 63 and DNS1123_LABEL.fullmatch(namespace)):
+        out.append(Rejection("metadata.namespace", "a lowercase RFC 1123 label"))
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    out += [Rejection("metadata.labels", f"{k!r}: not a qualified name") for k in labels if not is_qualified_name(k)]
+    out += [
+        Rejection("metadata.labels", f"{v!r}: not a label value")
+        for v in labels.values()
+        if len(v) > 63 or not LABEL_VALUE.fullmatch(v)
+    ]
+    out += [
+        Rejection("metadata.annotations", f"{k!r}: not a qualified name")
+        for k in annotations
+        if not is_qualified_name(k.lower())
+    ]
+    if sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) > 256 * 1024:
+        out.append(Rejection("metadata.annotations", "Too long: must have at most 262144 bytes"))
+    finalizers = meta.get("finalizers") or []
+    out += [Rejection("metadata.finalizers", f"{f!r}: not a qualified name") for f in finalizers if not is_qualified_name(str(f))]
+    return out
+
+
+def type_meta_errors(crd: dict[str, Any], obj: dict[str, Any]) -> list[Rejection]:
+    """kubectl finds the API by apiVersion and kind; the API server checks both again (ValidateTypeMeta)."""
+    names, version = crd["spec"]["names"], crd["spec"]["versions"][0]["name"]
+    expected = f"{crd['spec']['group']}/{version}"
+    out = []
+    if obj.get("kind") != names["kind"]:
+        out.append(Rejection("kind", f"must be {names['kind']}"))
+    if obj.get("apiVersion") != expected:
+        out.append(Rejection("apiVersion", f"must be {expected}"))
+    return out
+
+
+def prune_nulls(schema: dict[str, Any], value: Any) -> Any:
+    """Null-valued fields that are not nullable are dropped before defaulting (then defaulted if they have one)."""
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        extra = schema.get("additionalProperties") if isinstance(schema.get("additionalProperties"), dict) else None
+        out = {}
+        for key, sub in value.items():
+            node = props.get(key, extra or {})
+            if sub is None and not node.get("nullable"):
+                continue
+            out[key] = prune_nulls(node, sub)
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [prune_nulls(schema["items"], v) for v in value]
+    return value
+
+
+# etcd's default --max-request-bytes: a larger object cannot be stored.
+ETCD_REQUEST_LIMIT = 1_572_864
+
+
 def admit(crd: dict[str, Any], obj: dict[str, Any]) -> list[Rejection]:
     """Why the API server would refuse `obj` (a whole ModelDeployment); empty when it would accept it."""
+    typed = type_meta_errors(crd, obj)
+    if typed:
+        return typed
     schema = object_schema(crd)
-    unknown = unknown_fields(schema, obj)
-    defaulted = apply_defaults(schema, obj)
-    return unknown + openapi_errors(schema, defaulted) + cel_errors(schema, numbers_as_doubles(schema, defaulted))
+    created = {k: v for k, v in obj.items() if k != "status"}  # a create cannot set status
+    unknown = unknown_fields(schema, created)
+    defaulted = apply_defaults(schema, prune_nulls(schema, created))
+    out = unknown + meta_errors(defaulted.get("metadata"))
+    out += openapi_errors(schema, defaulted) + cel_errors(schema, numbers_as_doubles(schema, defaulted))
+    if not out and len(json.dumps(defaulted, separators=(",", ":")).encode()) > ETCD_REQUEST_LIMIT:
+        out.append(Rejection("", "etcdserver: request is too large"))
+    return out
