@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 
 from bellwether.analysis.judge import LOOKBACK, Judgement, judge
+from bellwether.analysis.presets import PRESETS
 from bellwether.analysis.source import MetricSource, Window
 from bellwether.api import Measurement, ModelDeploymentSpec
-from bellwether.api.status import MAX_REASON
 from bellwether.api.spec import Metric
+from bellwether.api.status import MAX_REASON
 from bellwether.api.units import parse_duration
 from bellwether.rollout.clock import parse, stamp
 from bellwether.rollout.types import AnalysisRequest, Role
@@ -37,7 +39,7 @@ async def measure(
     # `{{namespace}}` is where the region's pods run (and so what their series carry), which for a region
     # with its own `namespace` is not the ModelDeployment's.
     jobs = [
-        _one(metric, request, name, spec.region(request.region).namespace or namespace, interval, now, source)
+        _one(metric, request, name, _namespace(spec, request.region, namespace), interval, now, source)
         for request in requests
         for metric in spec.analysis.metrics
     ]
@@ -50,11 +52,22 @@ async def measure(
             value=j.value,
             baseline=j.baseline,
             bound=j.bound,
+            unit=_unit(metric),
             reason=j.reason if j.reason is None or len(j.reason) <= MAX_REASON else j.reason[: MAX_REASON - 1] + "…",
             at=at,
         )
         for (request, metric), j in zip(((r, m) for r in requests for m in spec.analysis.metrics), judged, strict=True)
     )
+
+
+def _namespace(spec: ModelDeploymentSpec, region: str, default: str) -> str:
+    return next((r.namespace for r in spec.regions if r.name == region and r.namespace), default)
+
+
+def _unit(metric: Metric) -> Literal["s", "ratio"] | None:
+    """A preset knows what it measures; a query of the user's does not say."""
+    unit = PRESETS[metric.preset].unit if metric.preset in PRESETS else None
+    return unit if unit in ("s", "ratio") else None  # type: ignore[return-value]
 
 
 async def _one(

@@ -67,6 +67,7 @@ class Measurement(Wire):
     verdict: Verdict
     value: float | None = None
     baseline: float | None = None
+    unit: Literal["s", "ratio"] | None = Field(default=None, description="Of value and baseline, when known.")
     bound: str | None = Field(
         default=None, max_length=256, description="The bound applied, e.g. '<= 0.01' or '<= 1.5x stable'."
     )

@@ -41,6 +41,21 @@ def format_duration(seconds: float) -> str:
     return "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
 
 
+def format_value(value: float | None, unit: str | None) -> str:
+    """A measured value as a dashboard shows it: seconds as s or ms, ratios as percentages.
+
+    >>> format_value(0.369508, "s"), format_value(2.75, "s"), format_value(0.0083, "ratio"), format_value(12.5, None)
+    ('370ms', '2.75s', '0.83%', '12.5')
+    """
+    if value is None:
+        return "no value"
+    if unit == "s":
+        return f"{value:.2f}s" if abs(value) >= 1 else f"{value * 1000:.0f}ms"
+    if unit == "ratio":
+        return f"{value * 100:.2f}%"
+    return f"{value:.4g}"
+
+
 def _check_duration(value: str) -> str:
     parse_duration(value)
     return value

@@ -14,6 +14,7 @@ from typing import Literal
 
 from bellwether.api import Measurement
 from bellwether.api.status import MAX_MEASUREMENTS, MAX_MEASUREMENTS_PER_SERIES
+from bellwether.api.units import format_value
 from bellwether.rollout.clock import elapsed, not_before, parse
 from bellwether.rollout.state import Work
 
@@ -122,7 +123,7 @@ def missing_evidence(work: Work, regions: Iterable[str]) -> list[tuple[str, str]
 
 
 def describe(m: Measurement) -> str:
-    value = "no value" if m.value is None else f"{m.value:g}"
+    value = format_value(m.value, m.unit)
     bound = f", bound {m.bound}" if m.bound else ""
     why = f" ({m.reason})" if m.reason else ""
     return f"metric {m.metric} in {m.region} measured {value}{bound}{why}"
