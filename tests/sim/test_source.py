@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from sim_objects import deployment
+from sim_objects import deployment, service
 
 from bellwether.analysis.source import Sample, Window
 from bellwether.api import ModelDeploymentSpec
@@ -27,7 +27,11 @@ def serving(spec: ModelDeploymentSpec, canary: Behaviour, seed: int = 1) -> Worl
     for name, cluster in world.clusters.items():
         sel = spec.region(name).node_selector | {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
         cluster.apply(
-            [deployment(f"chat-{name}-a", "a", 3, selector=sel), deployment(f"chat-{name}-b", "b", 1, selector=sel)],
+            [
+                deployment(f"chat-{name}-a", "a", 3, selector=sel),
+                deployment(f"chat-{name}-b", "b", 1, selector=sel),
+                service(f"chat-{name}"),  # every ready pod serves: 3 to 1
+            ],
             owner="chat",
         )
     world.advance(1800)

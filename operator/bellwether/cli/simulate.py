@@ -2,7 +2,9 @@
 
 Runs the spec on the simulated world through the same engine, rendering and judge as the operator,
 prints the timeline and the outcome (or JSON with `--output json`), and exits 0 when the outcome is
-the right one for the scenario (a regression rolled back, a healthy revision promoted).
+the right one for the scenario (a regression rolled back, a healthy revision promoted). The traffic it
+reports is what the simulated endpoints and routes achieved, next to the weight each step asked for,
+and the most pods and GPUs each region held next to what `maxSurge` allows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from bellwether.api import ModelDeployment, SpecError, parse
+from bellwether.api import ModelDeployment, ModelDeploymentSpec, SpecError, parse
+from bellwether.rollout.replicas import surge_count
 from bellwether.sim.scenarios import CATALOG
 
 
@@ -59,6 +62,43 @@ def load_or_report(path: str) -> ModelDeployment | None:
         return None
 
 
+def pod_caps(spec: ModelDeploymentSpec) -> dict[str, int]:
+    """Pods each region may hold at any moment: replicas + maxSurge."""
+    return {r.name: r.replicas + surge_count(spec.rollout.max_surge, r.replicas) for r in spec.regions}
+
+
+def canary_shares(points: list[dict[str, Any]], revision: str) -> list[tuple[int, list[int]]]:
+    """(weight asked, the canary shares achieved while it was asked, in order) for each weight asked;
+    nothing asked and the revision alone (promoted) or absent is left out."""
+    out: list[tuple[int, list[int]]] = []
+    for p in points:
+        asked, got = int(p["requested"]), int(p["achieved"].get(revision, 0))
+        if asked == 0 and got in (0, 100):
+            continue
+        if not out or out[-1][0] != asked:
+            out.append((asked, []))
+        if not out[-1][1] or out[-1][1][-1] != got:
+            out[-1][1].append(got)
+    return out
+
+
+def _report_capacity_and_traffic(outcome: Any, spec: ModelDeploymentSpec) -> None:
+    caps = pod_caps(spec)
+    peaks = ", ".join(f"{r} {outcome.pod_peak[r]}/{caps[r]}" for r in caps)
+    print(f"  pods at most:    {peaks} (replicas + maxSurge)")
+    print(f"  GPUs at most:    {', '.join(f'{r} {outcome.gpu_peak[r]}' for r in caps)}")
+    print("  canary traffic:  weight asked → share achieved, per region")
+    for region, points in outcome.traffic.items():
+        shares = canary_shares(points, outcome.revision)
+        text = "   ".join(f"{asked}% → {', '.join(f'{g}%' for g in got)}" for asked, got in shares)
+        print(f"    {region:10} {text or 'none'}")
+        replicas = spec.region(region).replicas
+        for asked, got in shares:
+            best = min([g for g in got if g] or [0], key=lambda g: abs(g - asked))
+            if asked not in (0, 100) and best != asked:
+                print(f"    {'':10} {asked}% cannot be met with {replicas} replicas: {best}% was the closest")
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from bellwether.sim.play import play, step_floor
     from bellwether.sim.timeline import Style, clock, line
@@ -83,6 +123,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.output == "json":
         doc = outcome.as_dict() | {"expected": scenario.expected(md.spec), "asExpected": ok}
         doc["stepFloorSeconds"] = step_floor(md.spec)
+        doc["podCap"] = pod_caps(md.spec)
         json.dump(doc, sys.stdout, indent=2)
         print()
     else:
@@ -100,6 +141,7 @@ def _simulate(args: argparse.Namespace) -> int:
             print(
                 f"  rolled back:     {outcome.detection_seconds:.0f}s ({n:.1f} analysis intervals) after it was visible"
             )
+        _report_capacity_and_traffic(outcome, md.spec)
         verdict = "as it should" if ok else f"expected: {scenario.expected(md.spec)}"
         print(f"  {verdict}")
     return 0 if ok else 3

@@ -38,7 +38,10 @@ class Outcome:
     decisions: int = 0
     serving: dict[str, dict[str, int]] = field(default_factory=dict)  # ready pods by region, revision at the end
     gpu_peak: dict[str, int] = field(default_factory=dict)  # most GPUs held at once during the rollout
+    pod_peak: dict[str, int] = field(default_factory=dict)  # most pods (Pending ones too) at once, what maxSurge caps
     gpu_capacity: dict[str, int] = field(default_factory=dict)
+    # Per region, over time: the split the world achieved (endpoints or route) and the canary weight asked.
+    traffic: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timeline: list[Entry] = field(default_factory=list)
 
     @property
@@ -83,6 +86,38 @@ def _gpu_peak(cluster: Cluster, since: float) -> int:
     )
 
 
+def _pod_peak(cluster: Cluster, owner: str, since: float) -> int:
+    """Pods that existed at once, at the worst moment since `since`."""
+    moments = [since] + [p.created for p in cluster.pods if p.owner == owner and p.created >= since]
+    return max(len(cluster.live_pods(owner, t)) for t in moments)
+
+
+def _changes(cluster: Cluster, owner: str, since: float) -> set[float]:
+    """Every moment since `since` at which a region's traffic may have changed."""
+    out = {since}
+    for p in cluster.pods:
+        if p.owner != owner:
+            continue
+        out.update(t for t in (p.ready_at, p.deleted) if t is not None and t >= since)
+        out.update(t for t, _ in p.label_history if t >= since)
+    for history in (cluster.route_history.get(owner, []), cluster.serving_history.get(owner, [])):
+        out.update(t for t, _ in history if t >= since)
+    return out
+
+
+def traffic(runner: Runner, region: str, since: float) -> list[dict[str, Any]]:
+    """The region's split over time since `since`, as achieved, next to the canary weight asked for:
+    one point per change of either."""
+    cluster = runner.world.clusters[region]
+    moments = _changes(cluster, runner.owner, since) | {t.at for t in runner.ticks if t.at >= since}
+    out: list[dict[str, Any]] = []
+    for t in sorted(moments):
+        point = {"at": t, "achieved": cluster.weights(runner.owner, t), "requested": runner.requested(region, t)}
+        if not out or (out[-1]["achieved"], out[-1]["requested"]) != (point["achieved"], point["requested"]):
+            out.append(point)
+    return out
+
+
 async def start(
     spec: ModelDeploymentSpec,
     *,
@@ -122,69 +157,74 @@ async def roll(runner: Runner, new_spec: ModelDeploymentSpec, scenario: Scenario
     world = runner.world
     previous = runner.target
     revision = revision_of(template_of(new_spec))
-    behaviour = scenario.behaviour_for(new_spec)
-    world.fleet.behaviours[revision] = behaviour
+    world.fleet.behaviours[revision] = scenario.behaviour_for(new_spec)
     applied_at = world.clock.elapsed
     if scenario.outage_after is not None and isinstance(runner.source, SimMetricSource):
         runner.source.outages.append((applied_at + scenario.outage_after, math.inf))
     runner.apply(new_spec)
     await settle(runner)
+    return outcome(runner, scenario, previous, revision, applied_at, seed)
 
-    status = runner.status
-    rolled_back_at = next(
-        (e.at for e in runner.timeline if e.at >= applied_at and e.kind == "phase" and e.data["to"] == "RolledBack"),
-        None,
-    )
-    touched = [n for n, c in world.clusters.items() if any(p.revision == revision for p in c.pods)]
-    onset = None
-    if scenario.regressed:
-        affected = [
-            p.ready_at
-            for n, c in world.clusters.items()
-            if behaviour.regions is None or n in behaviour.regions
-            for p in c.pods
-            if p.revision == revision and p.ready_at is not None and (p.deleted is None or p.deleted > p.ready_at)
-        ]
-        # Visible = the analysis may look at it: served past the warm-up, at the size that must be caught.
-        warmup = float(new_spec.runtime.warmup_seconds)
-        onset = min(affected) + max(scenario.visible_after(), warmup) if affected else None
+
+def outcome(runner: Runner, scenario: Scenario, previous: str, revision: str, applied_at: float, seed: int) -> Outcome:
+    """What became of `revision`, applied at `applied_at` over `previous`: the figures `simulate` reports."""
+    world, status, spec = runner.world, runner.status, runner.spec
+    since = [e for e in runner.timeline if e.at >= applied_at]
+    rolled_back_at = next((e.at for e in since if e.kind == "phase" and e.data["to"] == "RolledBack"), None)
     degraded = next((c for c in status.conditions if c.type == "Degraded" and c.status == "True"), None)
-    warnings = [
-        e.message.split(": ", 1)[-1] for e in runner.timeline if e.at >= applied_at and e.data.get("type") == "Warning"
-    ]
+    warnings = [e.message.split(": ", 1)[-1] for e in since if e.data.get("type") == "Warning"]
     warning = warnings[-1] if warnings else None  # e.g. why it paused
-    result: Result
-    if status.phase == "RolledBack":
-        result = "rolled-back"
-    elif status.phase == "Healthy" and status.stable_revision == revision:
-        result = "promoted"
-    elif status.phase == "Paused":
-        result = "paused"
-    elif status.phase == "Degraded":
-        result = "failed"
-    else:
-        result = "unfinished"
-    spec = runner.spec
+    clusters = world.clusters.items()
     return Outcome(
         scenario=scenario.name,
         seed=seed,
-        result=result,
+        result=_result(runner, revision),
         phase=status.phase,
         reason=degraded.message if degraded else (warning or status.message),
         previous_revision=previous,
         revision=revision,
-        regions_touched=touched,
+        regions_touched=[n for n, c in clusters if any(p.revision == revision for p in c.pods)],
         applied_at=applied_at,
-        onset_at=onset,
+        onset_at=_onset(runner, scenario, revision),
         rolled_back_at=rolled_back_at,
         promoted_at=runner.full_since.get(revision),
         interval=parse_duration(spec.analysis.interval) if spec.analysis else 30.0,
         decisions=runner.decisions,
-        serving={n: {r: p.ready for r, p in c.observe(runner.owner).pods.items()} for n, c in world.clusters.items()},
-        gpu_peak={n: _gpu_peak(c, applied_at) for n, c in world.clusters.items()},
-        gpu_capacity={n: c.gpu_capacity() for n, c in world.clusters.items()},
-        timeline=[e for e in runner.timeline if e.at >= applied_at],
+        serving={n: {r: p.ready for r, p in c.observe(runner.owner).pods.items()} for n, c in clusters},
+        gpu_peak={n: _gpu_peak(c, applied_at) for n, c in clusters},
+        pod_peak={n: _pod_peak(c, runner.owner, applied_at) for n, c in clusters},
+        traffic={n: traffic(runner, n, applied_at) for n, _ in clusters},
+        gpu_capacity={n: c.gpu_capacity() for n, c in clusters},
+        timeline=since,
     )
+
+
+def _result(runner: Runner, revision: str) -> Result:
+    status = runner.status
+    if status.phase == "RolledBack":
+        return "rolled-back"
+    if status.phase == "Healthy" and status.stable_revision == revision:
+        return "promoted"
+    if status.phase == "Paused":
+        return "paused"
+    return "failed" if status.phase == "Degraded" else "unfinished"
+
+
+def _onset(runner: Runner, scenario: Scenario, revision: str) -> float | None:
+    """When a regression became visible: the analysis may look at it (served past the warm-up) and it
+    has reached the size that must be caught. None for a healthy revision."""
+    if not scenario.regressed:
+        return None
+    behaviour = runner.world.fleet.behaviour(revision)
+    affected = [
+        p.ready_at
+        for n, c in runner.world.clusters.items()
+        if behaviour.regions is None or n in behaviour.regions
+        for p in c.pods
+        if p.revision == revision and p.ready_at is not None and (p.deleted is None or p.deleted > p.ready_at)
+    ]
+    warmup = float(runner.spec.runtime.warmup_seconds)
+    return min(affected) + max(scenario.visible_after(), warmup) if affected else None
 
 
 async def play(

@@ -2,8 +2,10 @@
 
 Each tick does what the operator's per-object timer does, through the same functions: observe the
 regions, measure what `rollout.analysis_due` asks for with `analysis.measure`, call `rollout.decide`,
-render each RegionPlan with `render.objects_for_region` and apply the objects. Then virtual time moves
-on by the decision's `requeue_after`. What happened is kept as a timeline for people and benchmarks.
+render each RegionPlan with `render.objects_for_region` and apply the objects, then (with the
+`replicas` router) label the pods that serve with `render.serving.serving_changes`. Then virtual time
+moves on by the decision's `requeue_after`. What happened is kept as a timeline for people and
+benchmarks; the traffic it reports is what the world's endpoints and routes achieved.
 """
 
 from __future__ import annotations
@@ -18,8 +20,16 @@ from bellwether.analysis.source import MetricSource
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, revision_of, template_of
 from bellwether.render import objects_for_region
 from bellwether.render.names import fit
+from bellwether.render.serving import serving_changes
 from bellwether.rollout import analysis_due, decide
-from bellwether.rollout.types import AnalysisRequest, Decision, ManualCommand, Observations, RegionObservation
+from bellwether.rollout.types import (
+    AnalysisRequest,
+    Decision,
+    ManualCommand,
+    Observations,
+    RegionObservation,
+    RegionPlan,
+)
 from bellwether.sim.world import World
 
 Measure = Callable[
@@ -27,6 +37,19 @@ Measure = Callable[
     Awaitable[tuple[Measurement, ...]],
 ]
 Kind = Literal["apply", "phase", "step", "weight", "pods", "measurement", "event", "promoted", "note"]
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One decision: when, the canary weight status asked for in each region, what was rolled back, and
+    per region the split the plan announced next to the split the world achieved once it was applied."""
+
+    at: float
+    requested: dict[str, int]
+    phase: str
+    rolled_back: str | None
+    planned: dict[str, dict[str, int]] = field(default_factory=dict)  # region -> revision -> plan weight
+    achieved: dict[str, dict[str, int]] = field(default_factory=dict)  # region -> revision -> share
 
 
 @dataclass(frozen=True)
@@ -64,11 +87,12 @@ class Runner:
         self.applied_at = 0.0
         self.status = ModelDeploymentStatus()
         self.timeline: list[Entry] = []
+        self.ticks: list[Tick] = []
         self.measurements: list[tuple[float, Measurement]] = []
         self.decisions = 0
         self.pending_command: ManualCommand | None = None
         self.full_since: dict[str, float] = {}  # revision -> when it first served everywhere at full size
-        self._weights: dict[str, dict[str, int]] = {}
+        self._weights: dict[str, dict[str, int]] = {}  # region -> last split noted (and the weight asked, at "")
         self._pending: dict[tuple[str, str], str] = {}
         self._note("apply", f"applied ModelDeployment {namespace}/{name}: {self._describe(spec)}")
 
@@ -104,16 +128,45 @@ class Runner:
         decision = decide(self.spec, self.status, obs, now)
         self.decisions += 1
         for plan in decision.regions:
-            for rev in plan.revisions:
-                self.world.load_seconds.setdefault(rev.revision, float(rev.template.runtime.warmup_seconds))
-            objects = objects_for_region(self.name, self.namespace, self.spec, plan)
-            cluster = self.world.clusters[plan.region]
-            if not cluster.unreachable:
-                cluster.apply(objects, owner=self.owner)
+            self._apply(plan)
         self._record(obs, measured, decision)
         self.status = decision.status
+        self.ticks.append(self._tick(decision))
         self.world.advance(min(self.max_tick, max(self.min_tick, decision.requeue_after)))
         return decision
+
+    def _apply(self, plan: RegionPlan) -> None:
+        """What the operator does in a region: apply the rendered objects, then choose the serving pods."""
+        for rev in plan.revisions:
+            self.world.load_seconds.setdefault(rev.revision, float(rev.template.runtime.warmup_seconds))
+        cluster = self.world.clusters[plan.region]
+        if cluster.unreachable:
+            return
+        cluster.apply(objects_for_region(self.name, self.namespace, self.spec, plan), owner=self.owner)
+        if self.spec.traffic.router == "replicas":
+            for pod, serve in serving_changes(plan, cluster.pod_views(self.owner)).items():
+                cluster.set_serving(pod, serve)
+
+    def _tick(self, decision: Decision) -> Tick:
+        st = decision.status
+        reachable = {n: c for n, c in self.world.clusters.items() if not c.unreachable}
+        return Tick(
+            self.elapsed,
+            {r.name: r.weight for r in st.regions},
+            st.phase,
+            st.progress.rolled_back_revision,
+            {p.region: {r.revision: r.weight for r in p.revisions} for p in decision.regions},
+            {n: c.weights(self.owner, self.elapsed) for n, c in reachable.items()},
+        )
+
+    def requested(self, region: str, t: float) -> int:
+        """The canary weight status asked for in `region` at `t` (0 before the first decision)."""
+        found = 0
+        for tick in self.ticks:
+            if tick.at > t:
+                break
+            found = tick.requested.get(region, 0)
+        return found
 
     async def run(self, done: Callable[[Runner], bool], limit: float) -> bool:
         """Tick until `done` (True) or `limit` more virtual seconds have passed (False)."""
@@ -162,12 +215,8 @@ class Runner:
         if new.phase != old.phase:
             message = f"phase {old.phase} → {new.phase}" + (f": {new.message}" if new.message else "")
             self._note("phase", message, to=new.phase)
+        self._note_traffic(new)
         for name, region in obs.regions.items():
-            weights = dict(region.weights)
-            if weights != self._weights.get(name, {}):
-                self._weights[name] = weights
-                split = ", ".join(f"{rev} {w}%" for rev, w in sorted(weights.items(), key=lambda kv: -kv[1]))
-                self._note("weight", f"traffic {split or 'none'}", name, weights=weights)
             for rev, pods in region.pods.items():
                 line = f"{pods.unschedulable} pod(s) of {rev} Pending: {pods.problem}" if pods.unschedulable else ""
                 if line != self._pending.get((name, rev), ""):
@@ -175,6 +224,26 @@ class Runner:
                     if line:
                         self._note("pods", line, name, revision=rev)
         self._track_full(obs)
+
+    def _note_traffic(self, status: ModelDeploymentStatus) -> None:
+        """The split each region's endpoints (or route) achieve now that the plan is applied, next to
+        the canary weight status asks for; a line whenever either changes."""
+        asked = {r.name: r.weight for r in status.regions}
+        for name, cluster in self.world.clusters.items():
+            if cluster.unreachable:
+                continue
+            weights = cluster.weights(self.owner, self.elapsed)
+            key = {**weights, "": asked.get(name, 0) if status.canary_revision else -1}
+            if key == self._weights.get(name):
+                continue
+            self._weights[name] = key
+            split = ", ".join(
+                f"{_who(rev, status)}{rev} {w}%" for rev, w in sorted(weights.items(), key=lambda kv: -kv[1])
+            )
+            message = f"traffic {split or 'none'}"
+            if status.canary_revision is not None:
+                message += f" (canary asked {asked.get(name, 0)}%)"
+            self._note("weight", message, name, weights=weights, requested=asked.get(name, 0))
 
     def _track_full(self, obs: Observations) -> None:
         """When a revision first serves every region alone at full size: the figure behind 'time to promotion'."""
@@ -193,6 +262,12 @@ class Runner:
             ):
                 self.full_since[rev] = self.elapsed
                 self._note("promoted", f"revision {rev} serves every region at full size", revision=rev)
+
+
+def _who(revision: str, status: ModelDeploymentStatus) -> str:
+    if revision == status.canary_revision:
+        return "canary "
+    return "stable " if revision == status.stable_revision else ""
 
 
 def _measurement_line(m: Measurement) -> str:

@@ -81,8 +81,10 @@ class SimMetricSource:
         last: float | None = None
         for k in range(count):
             t = end - (count - 1 - k) * step
-            pods = cluster.ready_pods(owner, t).get(window.revision, [])
-            share = cluster.weights(owner, t).get(window.revision, 0) / 100
+            # What the revision served: its share of the region's requests, spread over the pods that
+            # received them (the serving Service's endpoints, or a routed revision's ready pods).
+            pods = cluster.serving_pods(owner, t).get(window.revision, [])
+            share = cluster.shares(owner, t).get(window.revision, 0.0)
             value = fleet.measure(
                 quantity,
                 window.region,
