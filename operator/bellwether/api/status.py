@@ -72,6 +72,12 @@ class Measurement(Wire):
         default=None, max_length=256, description="The bound applied, e.g. '<= 0.01' or '<= 1.5x stable'."
     )
     reason: str | None = Field(default=None, max_length=MAX_REASON, description="Why this verdict, for people.")
+    cause: Literal["pending", "error"] | None = Field(
+        default=None,
+        description="Of an Inconclusive verdict: pending = not enough evidence yet (warm-up, a new pod's "
+        "first scrape, too few requests, not yet conclusive), which never counts against inconclusiveLimit; "
+        "error = the query failed or found no series.",
+    )
     at: str
 
 
