@@ -48,6 +48,7 @@ async def measure(
         Measurement(
             metric=metric.name,
             region=request.region,
+            revision=request.canary_revision,
             verdict=j.verdict,
             value=j.value,
             baseline=j.baseline,

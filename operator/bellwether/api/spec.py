@@ -25,7 +25,7 @@ from bellwether.api.metrics import (
     unknown_variables,
 )
 from bellwether.api.patterns import DNS_LABEL, ENV_NAME, HTTP_PATH, METRIC_NAME, QUANTITY
-from bellwether.api.units import AnalysisDuration, Deadline, Duration, IntOrPercent
+from bellwether.api.units import AnalysisDuration, Deadline, Duration, IntOrPercent, parse_duration
 
 # Includes the parts defined in base.py and metrics.py, so the whole spec is importable from here.
 __all__ = [
@@ -250,7 +250,29 @@ class Pause(Wire):
 
 
 class StepAnalysis(Wire):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.minDuration) || duration(self.minDuration) <= duration(self.duration)",
+                    "minDuration must not be longer than duration",
+                    ".minDuration",
+                )
+            ]
+        }
+    )
     duration: AnalysisDuration = Field(description="How long to measure every metric at this step.")
+    min_duration: AnalysisDuration | None = Field(
+        default=None,
+        description="Opt-in: the step may pass this early, once every metric in every region of the wave is "
+        "conclusively within its bounds (its latest measurement Successful).",
+    )
+
+    @model_validator(mode="after")
+    def _min_within(self) -> StepAnalysis:
+        if self.min_duration is not None and parse_duration(self.min_duration) > parse_duration(self.duration):
+            raise Invalid("minDuration", f"{self.min_duration} is longer than duration {self.duration}")
+        return self
 
 
 _ONE_STEP_KIND = "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0) == 1"

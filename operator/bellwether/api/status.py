@@ -64,6 +64,7 @@ class Measurement(Wire):
 
     metric: str
     region: str
+    revision: str | None = Field(default=None, description="The revision judged.")
     verdict: Verdict
     value: float | None = None
     baseline: float | None = None

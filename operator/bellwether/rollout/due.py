@@ -14,40 +14,46 @@ from bellwether.rollout.window import analysis_start
 
 @dataclass(frozen=True)
 class _Schedule:
-    regions: list[str]
+    regions: dict[str, str | None]  # region -> the live revision to compare with (None: none beside it)
     judged: str  # the revision being judged
-    baseline: str | None  # the live revision to compare with, None when none serves beside it
     start: datetime  # the end of warm-up: the first window starts here
     warmup_until: str
     interval: float
 
 
+def judged_regions(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> dict[str, str | None]:
+    """Every region where the revision being judged serves, with its live baseline.
+
+    The canary is judged for as long as it serves, not only in `analysis` steps: in the regions of
+    waves already promoted (alone there, so against stable's last values) and in the current wave once
+    it has weight (pauses and steps between analyses included). The bake judges every region.
+    """
+    if status.canary_revision is not None:
+        waves = spec.waves()
+        if status.wave >= len(waves):
+            return {}
+        regions: dict[str, str | None] = {r: None for wave in waves[: status.wave] for r in wave}
+        if status.canary_weight > 0:
+            # At 100% the stable revision takes no traffic: there is nothing live to compare with.
+            live = status.stable_revision if status.canary_weight < 100 else None
+            regions.update({r: live for r in waves[status.wave]})
+        return regions
+    if status.progress.bake_started_at is not None and status.progress.previous_revision is not None:
+        # Bake: the previous revision has no pods left, so there is no live baseline either.
+        return {r.name: None for r in spec.regions}
+    return {}
+
+
 def _schedule(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> _Schedule | None:
     analysis = spec.analysis
-    p = status.progress
-    if analysis is None or status.phase in ("RolledBack", "Paused") or p.paused_by_user or p.paused_reason:
+    if analysis is None or status.phase == "RolledBack" or status.stable_revision is None:
         return None
-    if status.stable_revision is None:
-        return None
-    if status.canary_revision is not None:
-        steps = spec.rollout.steps
-        waves = spec.waves()
-        if status.step >= len(steps) or steps[status.step].analysis is None or status.wave >= len(waves):
-            return None
-        regions = waves[status.wave]
-        judged = status.canary_revision
-        # At 100% the stable revision takes no traffic: there is nothing live to compare with.
-        baseline: str | None = status.stable_revision if status.canary_weight < 100 else None
-    elif p.bake_started_at is not None and p.previous_revision is not None:
-        # Bake: the previous revision has no pods left, so there is no live baseline either.
-        regions = [r.name for r in spec.regions]
-        judged, baseline = status.stable_revision, None
-    else:
-        return None
+    regions = judged_regions(spec, status)
+    judged = status.canary_revision or status.stable_revision
     warmup_until = analysis_start(spec, status)
-    if warmup_until is None:
+    if not regions or warmup_until is None:
         return None
-    return _Schedule(regions, judged, baseline, parse(warmup_until), warmup_until, parse_duration(analysis.interval))
+    return _Schedule(regions, judged, parse(warmup_until), warmup_until, parse_duration(analysis.interval))
 
 
 def _latest_by_region(status: ModelDeploymentStatus, since: datetime) -> dict[str, datetime]:
@@ -94,15 +100,17 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     due = [region for region in s.regions if _next_due(s, latest, region) <= now]
     if not due:
         return []
-    known = references(status) if s.baseline is None else {}
+    known = references(status)
     return [
         AnalysisRequest(
             region,
             s.judged,
-            s.baseline,
+            s.regions[region],
             s.interval,
             s.warmup_until,
-            {metric: value for (metric, where), value in known.items() if where == region},
+            {metric: value for (metric, where), value in known.items() if where == region}
+            if s.regions[region] is None
+            else {},
         )
         for region in due
     ]

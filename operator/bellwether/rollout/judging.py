@@ -52,9 +52,13 @@ def record(
     """
     wanted = set(regions)
     st = work.status
+    judged = st.canary_revision or st.stable_revision
     known = {_key(m) for m in st.analysis}
     fresh = [
-        m for m in work.obs.measurements if m.region in wanted and _key(m) not in known and not_before(m.at, since)
+        m
+        for m in work.obs.measurements
+        if m.region in wanted and _key(m) not in known and not_before(m.at, since)
+        if m.revision is None or m.revision == judged  # taken for a canary since replaced: not evidence
     ]
     if not fresh:
         return []
@@ -86,8 +90,12 @@ def record(
     return fresh
 
 
-def count(work: Work, fresh: list[Measurement]) -> Measurement | None:
-    """Add verdicts to the counters and the evidence; returns the latest failed measurement, if any."""
+def count(work: Work, fresh: list[Measurement], *, pending_counts: bool = False) -> Measurement | None:
+    """Add verdicts to the counters and the evidence; returns the latest failed measurement, if any.
+
+    An Inconclusive that is only pending (not enough evidence yet: warm-up, few requests, not yet
+    conclusive) is not a failure to measure and does not count, unless `pending_counts` (the analysis
+    has run twice its duration without a conclusion: then it counts, so nothing waits forever)."""
     p = work.status.progress
     worst: Measurement | None = None
     evidence = set(p.evidence)
@@ -96,7 +104,7 @@ def count(work: Work, fresh: list[Measurement]) -> Measurement | None:
             p.failures += 1
             worst = m
         elif m.verdict == "Inconclusive":
-            p.inconclusives += 1
+            p.inconclusives += m.cause != "pending" or pending_counts
         else:
             p.successes += 1
             evidence.add(series(m.metric, m.region))
@@ -178,24 +186,39 @@ def _inconclusive_why(work: Work, regions: list[str], since: str | None, limit: 
     return f"{counted}; latest: {describe(latest)}" if latest is not None else counted
 
 
+def conclusive(work: Work, regions: Iterable[str], since: str | None) -> bool:
+    """Every metric's latest measurement in every region, since `since`, is Successful."""
+    analysis = work.spec.analysis
+    if analysis is None:
+        return True
+    latest: dict[tuple[str, str], Measurement] = {}
+    for m in work.status.analysis:
+        if not_before(m.at, since):
+            latest[(m.metric, m.region)] = m
+    wanted = [(m.name, r) for r in regions for m in analysis.metrics]
+    return all(key in latest and latest[key].verdict == "Successful" for key in wanted)
+
+
 def weigh(
     work: Work,
     regions: list[str],
     since: str,
     seconds: float,
     reference: Mapping[tuple[str, str], float] | None = None,
+    early: float | None = None,
 ) -> Weighing:
     """Count this decision's measurements for `regions` taken since `since` (the end of warm-up).
 
     Failed past `failureLimit` fails; Inconclusive past `inconclusiveLimit` is inconclusive; the
     analysis passes once `seconds` have gone by since `since` and every metric has been Successful
-    in every region.
+    in every region, or as `early` as that once every metric's latest measurement is Successful.
     """
     analysis = work.spec.analysis
     if analysis is None:
         return Weighing("passed")
     p = work.status.progress
-    worst = count(work, record(work, regions, since, reference))
+    overdue = elapsed(since, work.now) >= 2 * seconds
+    worst = count(work, record(work, regions, since, reference), pending_counts=overdue)
     if p.failures > analysis.failure_limit:
         failed = worst or last_failure(work, regions, since)
         detail = describe(failed) if failed is not None else "analysis failed"
@@ -203,5 +226,7 @@ def weigh(
     if p.inconclusives > analysis.inconclusive_limit:
         return Weighing("inconclusive", _inconclusive_why(work, regions, since, analysis.inconclusive_limit))
     if elapsed(since, work.now) >= seconds and not missing_evidence(work, regions):
+        return Weighing("passed")
+    if early is not None and elapsed(since, work.now) >= early and conclusive(work, regions, since):
         return Weighing("passed")
     return Weighing("measuring")

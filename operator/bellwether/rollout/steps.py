@@ -7,9 +7,11 @@ become ready, measurements arrive or a command is given.
 
 from __future__ import annotations
 
+from bellwether.api.spec import StepAnalysis
 from bellwether.api.units import format_duration, parse_duration
 from bellwether.rollout.clock import elapsed
-from bellwether.rollout.judging import reset, weigh
+from bellwether.rollout.due import judged_regions, references
+from bellwether.rollout.judging import count, describe, record, reset, weigh
 from bellwether.rollout.pausing import pause_inconclusive, paused
 from bellwether.rollout.plans import ready, region_plan
 from bellwether.rollout.replicas import split
@@ -118,7 +120,7 @@ def _wait_for_pods(work: Work, regions: list[str], weight: int) -> bool:
     return False
 
 
-def _analysis(work: Work, duration: str, regions: list[str]) -> bool:
+def _analysis(work: Work, step: StepAnalysis, regions: list[str]) -> bool:
     """Judge the step's measurements; True once the duration has passed since warm-up, with evidence.
 
     Too many failures roll back; too many inconclusive results pause or roll back, as the spec says.
@@ -130,7 +132,8 @@ def _analysis(work: Work, duration: str, regions: list[str]) -> bool:
     if p.step_started_at is None:
         p.step_started_at = work.stamp  # a lost timestamp restarts the step's clock, never skips it
     start = analysis_start(work.spec, work.status) or p.step_started_at
-    weighed = weigh(work, regions, start, parse_duration(duration))
+    early = parse_duration(step.min_duration) if step.min_duration is not None else None
+    weighed = weigh(work, regions, start, parse_duration(step.duration), early=early)
     if weighed.outcome == "failed":
         roll_back(work, "AnalysisFailed", weighed.why)
     elif weighed.outcome == "inconclusive":
@@ -156,9 +159,39 @@ def _wait_for_regions(work: Work, lost: list[str]) -> None:
     work.status.message = f"waiting: region unreachable: {where}"
 
 
+def _background(work: Work) -> bool:
+    """Judge the canary wherever it serves outside the current analysis step (promoted waves, pauses,
+    steps between analyses): failures past `failureLimit` roll it back as in a step. True if so."""
+    analysis, st = work.spec.analysis, work.status
+    if analysis is None:
+        return False
+    steps = work.spec.rollout.steps
+    stepping = st.step < len(steps) and steps[st.step].analysis is not None
+    current = set(wave_regions(work)) if stepping else set()
+    regions = [r for r in judged_regions(work.spec, st) if r not in current]
+    if not regions:
+        return False
+    since = analysis_start(work.spec, st) or st.progress.step_started_at
+    p = st.progress
+    kept = (p.inconclusives, p.successes, list(p.evidence))
+    worst = count(work, record(work, regions, since, references(st)))
+    # Only failures count here: judging in the background never pauses the rollout, nor passes a step.
+    p.inconclusives, p.successes, p.evidence = kept
+    if st.progress.failures <= analysis.failure_limit or worst is None:
+        return False
+    where = "a promoted wave" if worst.region not in wave_regions(work) else "outside an analysis step"
+    detail = (
+        f"{describe(worst)} (judged in {where}); {st.progress.failures} failed > failureLimit {analysis.failure_limit}"
+    )
+    roll_back(work, "AnalysisFailed", detail)
+    return True
+
+
 def advance(work: Work) -> None:
     """Move the canary on; stops at the first thing to wait for."""
     spec, st = work.spec, work.status
+    if _background(work):
+        return
     steps = spec.rollout.steps
     waves = spec.waves()
     for _ in range(len(steps) * len(waves) + len(waves) + 1):
@@ -190,7 +223,7 @@ def advance(work: Work) -> None:
             elif step.analysis is not None:
                 if not _wait_for_pods(work, regions, st.canary_weight):
                     return
-                if not _analysis(work, step.analysis.duration, regions):
+                if not _analysis(work, step.analysis, regions):
                     return
             _next_step(work)
             continue

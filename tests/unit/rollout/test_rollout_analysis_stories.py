@@ -81,11 +81,13 @@ def test_a_canary_with_no_data_never_promotes_and_pauses_naming_what_lacked_evid
     assert world.status.progress.paused_reason == "InconclusiveAnalysis"
     assert condition(world, "Degraded")[0] == "False"
     assert len(events(world, "InconclusiveAnalysis")) == 1
-    # Paused means paused: nothing is measured and nothing moves until someone acts.
-    asked = len(world.requests)
+    # Paused: nothing moves until someone acts, but the canary still serves, so it is still judged
+    # (a failure would roll it back; see the background analysis stories).
+    asked, where = len(world.requests), (world.status.wave, world.status.step, world.status.canary_weight)
     for _ in range(30):
         world.step()
-    assert phase(world) == "Paused" and len(world.requests) == asked
+    assert phase(world) == "Paused" and (world.status.wave, world.status.step, world.status.canary_weight) == where
+    assert len(world.requests) > asked
 
 
 def test_only_the_series_without_evidence_is_named() -> None:
@@ -269,3 +271,53 @@ def test_a_resume_after_the_duration_ran_out_needs_the_full_duration_of_evidence
     passed = world.now - timedelta(seconds=world.tick)  # the decision that moved on
     duration = ONE_ANALYSIS[1]["analysis"]["duration"]
     assert (passed - resumed).total_seconds() >= parse_duration(duration), "passed on less than a full analysis"
+
+
+def test_a_canary_is_judged_while_it_serves_outside_analysis_steps_and_rolled_back_on_failure() -> None:
+    steps = [{"setWeight": 50}, {"pause": {}}, {"analysis": {"duration": "1m"}}]
+    world = deployed(World(make_spec({"a": 2}, steps=steps, analysis={"failureLimit": 1})))
+    stable = world.status.stable_revision
+    world.change(version="v2")
+    world.run_until(lambda w: phase(w) == "Paused")  # the pause step: waiting for a person
+    world.judge = lambda req, metric, now: "Failed"
+    world.run_until(lambda w: phase(w) == "RolledBack", limit=20)
+    status, reason, message = condition(world, "Degraded")
+    assert (status, reason) == ("True", "AnalysisFailed") and "outside an analysis step" in message
+    assert world.status.stable_revision == stable
+
+
+def test_a_promoted_wave_is_judged_until_the_rollout_ends() -> None:
+    spec = make_spec({"a": 2, "b": 2}, steps=ONE_ANALYSIS, waves=[["a"], ["b"]], analysis={"failureLimit": 0})
+    world = deployed(World(spec))
+    world.change(version="v2")
+    world.run_until(lambda w: w.status.wave == 1)
+    world.judge = lambda req, metric, now: "Failed" if req.region == "a" else "Successful"
+    world.run_until(lambda w: phase(w) == "RolledBack", limit=30)
+    status, reason, message = condition(world, "Degraded")
+    assert (status, reason) == ("True", "AnalysisFailed") and "in a " in message and "promoted wave" in message
+    judged = [r for r in world.requests if r.region == "a" and r.canary_revision == revision(world.spec)]
+    assert judged and judged[-1].stable_revision is None, "alone in a: against stable's last values"
+
+
+def test_min_duration_passes_a_step_early_once_every_metric_is_conclusively_within_bounds() -> None:
+    steps = [{"setWeight": 50}, {"analysis": {"duration": "10m", "minDuration": "1m"}}]
+    world = deployed(World(make_spec({"a": 2}, steps=steps)))
+    world.change(version="v2")
+    world.run_until(lambda w: w.status.step == 1)
+    began = at(world.status.progress.step_started_at)
+    world.run_until(lambda w: w.status.step != 1 or w.status.canary_revision is None)
+    took = (world.now - began).total_seconds()
+    assert 60 <= took <= 60 + 3 * 30, f"{took}s: minDuration 1m, measurements every 30s"
+
+
+def test_pending_measurements_never_pause_but_count_once_the_analysis_ran_twice_its_duration() -> None:
+    world = deployed(World(make_spec({"a": 2}, steps=ONE_ANALYSIS, analysis={"inconclusiveLimit": 0})))
+    world.change(version="v2")
+    world.judge = lambda req, metric, now: ("Inconclusive", "too few requests: 12 of 400 needed", "pending")
+    world.run_until(lambda w: w.status.step == 1)
+    began = at(world.status.progress.step_started_at)
+    world.run_until(lambda w: w.now - began > timedelta(seconds=90))
+    assert phase(world) == "Progressing" and world.status.progress.inconclusives == 0, "pending is not an error"
+    world.run_until(lambda w: phase(w) == "Paused", limit=20)
+    assert world.now - began >= timedelta(minutes=2), "counted only once the analysis ran twice its duration"
+    assert "too few requests" in (world.status.message or "")

@@ -27,7 +27,8 @@ from bellwether.rollout.types import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-Judge = Callable[[AnalysisRequest, str, datetime], Verdict | tuple[Verdict, str]]  # a verdict, or one with its reason
+# A verdict, or one with its reason, or with its reason and an Inconclusive's cause ("pending", "error").
+Judge = Callable[[AnalysisRequest, str, datetime], Verdict | tuple[Verdict, str] | tuple[Verdict, str, str]]
 WARMING = "canary still warming up"
 
 
@@ -142,12 +143,21 @@ class World:
     def _measure(self, req: AnalysisRequest, metric: str) -> Measurement:
         window_start = self.now - timedelta(seconds=req.window_seconds)
         judged = self.judge(req, metric, self.now)
-        verdict, reason = judged if isinstance(judged, tuple) else (judged, None)
+        verdict, reason, cause = (*judged, None)[:3] if isinstance(judged, tuple) else (judged, None, None)
         if window_start < datetime.fromisoformat(req.warmup_until):
-            verdict, reason = "Inconclusive", WARMING
+            verdict, reason, cause = "Inconclusive", WARMING, "pending"
         baseline = self.stable_values.get(metric) if req.stable_revision is not None else None
         at = self.now.isoformat()
-        return Measurement(metric=metric, region=req.region, verdict=verdict, baseline=baseline, reason=reason, at=at)
+        return Measurement(
+            metric=metric,
+            region=req.region,
+            revision=req.canary_revision,
+            verdict=verdict,
+            baseline=baseline,
+            reason=reason,
+            cause=cause,
+            at=at,
+        )
 
     def apply(self, decision: Decision) -> None:
         for plan in decision.regions:
