@@ -73,9 +73,10 @@ def helm_binary() -> str:
 
 @dataclass(frozen=True)
 class Helm:
-    """`helm lint`, `helm template` and a client-side `helm install --dry-run` of the chart."""
+    """`helm lint`, `helm template` and `helm install --dry-run` of the chart (the repository's by default)."""
 
     binary: str
+    chart: Path = CHART
 
     def run(self, *args: str, values: dict[str, Any], tmp: Path) -> subprocess.CompletedProcess[str]:
         """helm with `values` in a file (as users pass them), its caches and config kept under `tmp`."""
@@ -88,20 +89,69 @@ class Helm:
 
     def template(self, values: dict[str, Any], tmp: Path) -> subprocess.CompletedProcess[str]:
         return self.run(
-            "template", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--include-crds", values=values, tmp=tmp
+            "template",
+            RELEASE,
+            str(self.chart),
+            "--namespace",
+            RELEASE_NAMESPACE,
+            "--include-crds",
+            values=values,
+            tmp=tmp,
         )
 
     def lint(self, values: dict[str, Any], tmp: Path) -> subprocess.CompletedProcess[str]:
-        return self.run("lint", str(CHART), "--strict", "--namespace", RELEASE_NAMESPACE, values=values, tmp=tmp)
+        return self.run("lint", str(self.chart), "--strict", "--namespace", RELEASE_NAMESPACE, values=values, tmp=tmp)
+
+    def install_against(self, kubeconfig: Path, values: dict[str, Any], tmp: Path) -> Install:
+        """`helm install --dry-run=server` against the API server in `kubeconfig`: Helm renders with
+        `lookup` answered by that server and runs every check a real install runs before it writes
+        (the ownership check of objects that exist included), then writes nothing. Client-side OpenAPI
+        validation is off: the chart's schema validity is checked by test_chart_render."""
+        done = self.run(
+            "install",
+            RELEASE,
+            str(self.chart),
+            "--namespace",
+            RELEASE_NAMESPACE,
+            "--kubeconfig",
+            str(kubeconfig),
+            "--dry-run=server",
+            "--disable-openapi-validation",
+            values=values,
+            tmp=tmp,
+        )
+        manifest, _found, notes = done.stdout.partition("\nNOTES:\n")
+        objects = [o for o in yaml.safe_load_all(manifest.partition("\nMANIFEST:\n")[2]) if o]
+        return Install(done.returncode, done.stderr, objects, notes)
 
     def notes(self, values: dict[str, Any], tmp: Path) -> str:
         done = self.run(
-            "install", RELEASE, str(CHART), "--namespace", RELEASE_NAMESPACE, "--dry-run=client", values=values, tmp=tmp
+            "install",
+            RELEASE,
+            str(self.chart),
+            "--namespace",
+            RELEASE_NAMESPACE,
+            "--dry-run=client",
+            values=values,
+            tmp=tmp,
         )
         assert done.returncode == 0, done.stderr
         _manifest, found, notes = done.stdout.partition("\nNOTES:\n")
         assert found, "helm printed no NOTES"
         return notes
+
+
+@dataclass(frozen=True)
+class Install:
+    """What `helm install --dry-run=server` said: its exit code, errors, the objects and the NOTES."""
+
+    returncode: int
+    stderr: str
+    objects: list[dict[str, Any]]
+    notes: str
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects if o["kind"] == kind]
 
 
 @dataclass(frozen=True)

@@ -63,3 +63,44 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- fail "podDisruptionBudget.enabled needs replicas >= 2: with one replica it either blocks node drains or protects nothing" }}
 {{- end }}
 {{- end }}
+
+{{- /*
+Who manages the ModelDeployment CRD when it is not this release: "" when the CRD does not exist yet, or
+carries this release's ownership metadata (the label and two annotations Helm checks before it takes an
+existing object into a release); otherwise a phrase naming the manager. `lookup` answers only when Helm
+talks to the cluster (`helm install|upgrade`, `--dry-run=server`); `helm template` and
+`--dry-run=client` see no CRD, so they always render it.
+*/}}
+{{- define "bellwether.crd.foreignOwner" -}}
+{{- $crd := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" "modeldeployments.bellwether.dev" }}
+{{- if $crd }}
+{{- $annotations := $crd.metadata.annotations | default dict }}
+{{- $labels := $crd.metadata.labels | default dict }}
+{{- $release := get $annotations "meta.helm.sh/release-name" }}
+{{- $namespace := get $annotations "meta.helm.sh/release-namespace" }}
+{{- $helm := eq (get $labels "app.kubernetes.io/managed-by") "Helm" }}
+{{- if not (and $helm (eq $release .Release.Name) (eq $namespace .Release.Namespace)) }}
+{{- if $release }}
+{{- printf "by the Helm release %s in namespace %s" $release $namespace }}
+{{- else }}
+{{- print "outside Helm (kubectl apply, GitOps)" }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- /*
+Whether this release renders the CRD ("true" or ""). Decided at install by looking the CRD up
+(bellwether.crd.foreignOwner), and remembered on the operator's Deployment (annotation
+bellwether.dev/crd-managed): once the CRD is in the release, every upgrade keeps it there, whatever
+became of its ownership metadata meanwhile (`kubectl replace` strips it). An upgrade that left it out
+would make Helm delete it, and every ModelDeployment with it. A CRD handed over later (annotated for
+this release) is taken in by the next upgrade.
+*/}}
+{{- define "bellwether.crd.managed" -}}
+{{- if .Values.crds.install }}
+{{- $deployment := lookup "apps/v1" "Deployment" .Release.Namespace (include "bellwether.fullname" .) | default dict }}
+{{- $remembered := dig "metadata" "annotations" "bellwether.dev/crd-managed" "" $deployment }}
+{{- if or (eq $remembered "true") (not (include "bellwether.crd.foreignOwner" .)) }}true{{ end }}
+{{- end }}
+{{- end }}

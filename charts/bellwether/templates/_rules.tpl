@@ -45,9 +45,7 @@ bellwether.clusters.permissions.RULES; do not edit by hand (a test fails on drif
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]
   verbs: ["get", "list", "watch"]
-{{- end }}
-{{- define "bellwether.rules.cluster.namespacedMode" -}}
-# kopf follows the watched namespaces being created or deleted when run with --namespace
+# kopf follows the watched namespaces with --namespace; the operator finds ModelDeployments left in namespaces being deleted
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get", "list", "watch"]

@@ -2,8 +2,10 @@
 
 `RULES` is split by where a rule is granted: rules on namespaced resources go into a Role in each
 watched namespace (or the ClusterRole when watching all namespaces); rules on cluster-scoped resources
-can only be granted by a ClusterRole; some are needed in one mode only. kopf's peering rules are
-granted only when the chart runs several replicas (one replica runs `--standalone`).
+can only be granted by a ClusterRole, in both modes: kopf lists and watches namespaces whenever it runs
+with `--namespace` (a cluster-wide installation run with `-n NS` included), and the operator's sweep
+reads them in either mode to find ModelDeployments left in namespaces being deleted. kopf's peering
+rules are granted only when the chart runs several replicas (one replica runs `--standalone`).
 
 `python -m bellwether.clusters.chart charts/bellwether` rewrites the generated files: the rules
 template, the permissions table in the chart's README, and the chart's copy of the CRD.
@@ -30,13 +32,12 @@ class Section:
 
 NAMESPACED = Section("bellwether.rules.namespaced", "Role in each watched namespace; ClusterRole when cluster-wide")
 CLUSTER = Section("bellwether.rules.cluster", "ClusterRole")
-CLUSTER_WHEN_NAMESPACED = Section("bellwether.rules.cluster.namespacedMode", "ClusterRole, namespaced mode only")
 PEERING_NAMESPACED = Section("bellwether.rules.peering.namespaced", "Role in each watched namespace, replicas > 1")
 PEERING_CLUSTER = Section("bellwether.rules.peering.cluster", "ClusterRole, cluster-wide mode with replicas > 1")
-SECTIONS = (NAMESPACED, CLUSTER, CLUSTER_WHEN_NAMESPACED, PEERING_NAMESPACED, PEERING_CLUSTER)
+SECTIONS = (NAMESPACED, CLUSTER, PEERING_NAMESPACED, PEERING_CLUSTER)
 
-# Where each resource RULES names is granted. Cluster-scoped resources need a ClusterRole; kopf lists
-# namespaces only when given --namespace, and uses the peering kind of its mode only with peering on.
+# Where each resource RULES names is granted. Cluster-scoped resources need a ClusterRole; kopf uses the
+# peering kind of its mode only with peering on.
 SECTION_OF: dict[str, Section] = {
     "modeldeployments": NAMESPACED,
     "modeldeployments/status": NAMESPACED,
@@ -48,7 +49,7 @@ SECTION_OF: dict[str, Section] = {
     "httproutes": NAMESPACED,
     "virtualservices": NAMESPACED,
     "customresourcedefinitions": CLUSTER,
-    "namespaces": CLUSTER_WHEN_NAMESPACED,
+    "namespaces": CLUSTER,
     "kopfpeerings": PEERING_NAMESPACED,
     "clusterkopfpeerings": PEERING_CLUSTER,
 }

@@ -74,7 +74,8 @@ RULES: list[dict[str, Any]] = [
         "apiGroups": [""],
         "resources": ["namespaces"],
         "verbs": ["get", "list", "watch"],
-        "why": "kopf follows the watched namespaces being created or deleted when run with --namespace",
+        "why": "kopf follows the watched namespaces with --namespace; the operator finds ModelDeployments left "
+        "in namespaces being deleted",
     },
     {
         "apiGroups": ["kopf.dev"],
