@@ -222,3 +222,31 @@ def test_bellwether_check_tells_which_queries_return_data_which_are_empty_and_wh
     broken = next(line for line in lines if line.split()[:2] == ["ERROR", "broken"])
     assert "Prometheus refused the query (bad_data)" in broken
     assert "1 returned data, 1 empty, 1 failed" in result.stdout
+
+
+def test_bellwether_check_warns_when_the_interval_is_shorter_than_four_scrapes(
+    started: datetime, prometheus: Prometheus, tmp_path: Path
+) -> None:
+    """The conftest's Prometheus scrapes every second: a 2s `{{interval}}` is two scrapes, 4s is enough."""
+    md = yaml.safe_load(EXAMPLE.read_text())
+    md["metadata"]["name"] = "llama"
+    md["spec"]["regions"][0]["name"] = "healthy"
+    md["spec"]["analysis"]["metrics"] = [{"name": "p99", "preset": "vllm-e2e-latency-p99"}]
+    outputs = {}
+    for interval in ("2s", "4s"):
+        md["spec"]["analysis"]["interval"] = interval
+        path = tmp_path / f"md-{interval}.yaml"
+        path.write_text(yaml.safe_dump(md))
+        result = subprocess.run(
+            ["bellwether", "check", "-f", str(path), "--prometheus", prometheus.url, "--revision", STABLE],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode in (0, 3), result.stderr
+        outputs[interval] = result.stdout
+    assert (
+        "warning: {{interval}} is 2s, shorter than 4 scrape intervals of 1s (the slowest of the 1 target(s) "
+        "the query's labels match)" in outputs["2s"]
+    ), outputs["2s"]
+    assert "warning" not in outputs["4s"] and "scrape intervals unknown" not in outputs["4s"], outputs["4s"]

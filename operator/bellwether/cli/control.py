@@ -23,12 +23,29 @@ ACTIONS = {
 }
 
 
+EPILOG = (
+    "Exit status: 0 on success; 1 when the ModelDeployment does not exist, the API server refused the request "
+    "or no cluster is configured; 2 for a usage error."
+)
+COMMAND_DESCRIPTION = (
+    "The operator acts on its next cycle (within its --interval) and exactly once, even if it restarts in "
+    "between; what it did shows up as an Event on the ModelDeployment and in its status."
+)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    status = sub.add_parser("status", help="show a ModelDeployment's rollout: regions, weights, measurements")
+    status = sub.add_parser(
+        "status",
+        help="show a ModelDeployment's rollout: regions, weights, measurements",
+        description="Show a ModelDeployment's rollout: phase, revisions, each region's readiness, weight and "
+        "share as routed, the last measurement of every metric in every region, and the conditions.",
+        epilog=EPILOG,
+    )
     _common(status)
     status.set_defaults(func=_status)
     for action, help_text in ACTIONS.items():
-        p = sub.add_parser(action, help=help_text)
+        description = help_text[0].upper() + help_text[1:] + ". " + COMMAND_DESCRIPTION
+        p = sub.add_parser(action, help=help_text, description=description, epilog=EPILOG)
         _common(p)
         if action == "promote":
             p.add_argument("--full", action="store_true", help="promote fully, in every region")

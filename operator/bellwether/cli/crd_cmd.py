@@ -1,36 +1,52 @@
 """`bellwether crd` prints the generated CRD, `bellwether docs` its field reference, and
-`bellwether validate -f` checks ModelDeployment files the way the operator reads them."""
+`bellwether validate -f` checks ModelDeployment files as the API server would admit them.
+
+The checks themselves live in `validate` (and the modules it uses), imported when the command runs,
+so `bellwether crd` stays instant."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-import yaml
-
-from bellwether.api import SpecError, parse
 from bellwether.api.crd import crd_yaml
-from bellwether.api.spec import ModelDeploymentSpec
-from bellwether.rollout.replicas import unmet_weights
-
-
-def weight_notes(spec: ModelDeploymentSpec) -> list[str]:
-    """The step weights the `replicas` router can only approximate with the spec's replica counts."""
-    if spec.traffic.router != "replicas":
-        return []
-    weights = [s.set_weight for s in spec.rollout.steps if s.set_weight is not None and s.set_weight < 100]
-    return unmet_weights(weights, [(r.name, r.replicas) for r in spec.regions], spec.rollout.max_surge)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("crd", help="print the ModelDeployment CustomResourceDefinition (YAML)")
+    p = sub.add_parser(
+        "crd",
+        help="print the ModelDeployment CustomResourceDefinition (YAML)",
+        description="Print the CustomResourceDefinition generated from the models, as shipped in crds/ and the "
+        "Helm chart: `bellwether crd | kubectl apply -f -`.",
+    )
     p.set_defaults(func=_crd)
-    d = sub.add_parser("docs", help="print a generated docs page: the field reference (default) or the presets")
+    d = sub.add_parser(
+        "docs",
+        help="print a generated docs page: the field reference (default) or the presets",
+        description="Print a page generated from the code: every field of the spec with its type, default and "
+        "bounds (reference), or the built-in metric queries (presets).",
+    )
     d.add_argument("page", nargs="?", choices=("reference", "presets"), default="reference")
     d.set_defaults(func=_docs)
-    v = sub.add_parser("validate", help="check ModelDeployment files the way the operator reads them")
-    v.add_argument("-f", "--filename", action="append", required=True, help="a YAML file (repeatable)")
+    v = sub.add_parser(
+        "validate",
+        help="check ModelDeployment files as the API server would admit them, and parse their queries",
+        description="Check every ModelDeployment in the files as the API server admits it (the CRD's schema and "
+        "CEL rules, strict types: no quoted numbers, object names, unknown fields), read the way kubectl reads "
+        "YAML, and parse every metric query as Prometheus would. Lists are checked item by item; other kinds "
+        "are named and skipped. Valid files get notes on what the operator cannot do exactly (step weights).",
+        epilog="Exit status: 0 when every ModelDeployment is valid; 1 when one is invalid, a file cannot be read, "
+        "or a file (or stdin) holds no ModelDeployment; 2 for a usage error.",
+    )
+    v.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="a YAML or JSON file, a directory (every .yaml, .yml and .json file in it, recursively) or - for "
+        "stdin (repeatable)",
+    )
     v.set_defaults(func=_validate)
 
 
@@ -52,28 +68,6 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    failed = 0
-    for name in args.filename:
-        try:
-            docs = [d for d in yaml.safe_load_all(Path(name).read_text()) if isinstance(d, dict)]
-        except (OSError, yaml.YAMLError) as e:
-            failed += 1
-            print(f"{name}: cannot read: {e}")
-            continue
-        found = [d for d in docs if d.get("kind") == "ModelDeployment"]
-        if not found:
-            print(f"{name}: no ModelDeployment in it")
-        for doc in found:
-            label = f"{name}: {(doc.get('metadata') or {}).get('name', '?')}"
-            try:
-                md = parse(doc)
-            except SpecError as e:
-                failed += 1
-                print(f"{label}: invalid")
-                for problem in e.problems:
-                    print(f"  - {problem}")
-            else:
-                print(f"{label}: valid")
-                for note in weight_notes(md.spec):
-                    print(f"  note: {note}")
-    return 1 if failed else 0
+    from bellwether.cli.validate import validate
+
+    return validate(args.filename, sys.stdout)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
+import textwrap
 from collections.abc import Sequence
 
 # Each module defines `register(subparsers)`, which adds its subcommands with `set_defaults(func=...)`;
@@ -23,10 +25,51 @@ COMMAND_MODULES = (
 )
 
 
+DISTRIBUTION = "bellwether-operator"
+
+# The exit status of every command, as `--help` and docs/kubectl-plugin.md list it (a test keeps them equal).
+EXIT_CODES = {
+    0: "success (validate: every ModelDeployment is valid; check: every query gives a number the judge accepts)",
+    1: "failure: an invalid or unreadable file, a file without a ModelDeployment, a ModelDeployment that does not "
+    "exist, a request the API server refused, no cluster configured (run), the wrong demo outcome",
+    2: "usage error: an unknown command, flag or value",
+    3: "the answer is no: check found a query without a usable number; simulate's outcome is not the right one "
+    "for the scenario",
+}
+EXIT_STATUS = "exit status:\n" + "\n".join(
+    textwrap.fill(meaning, 100, initial_indent=f"  {code}  ", subsequent_indent="     ")
+    for code, meaning in EXIT_CODES.items()
+)
+
+
+def version() -> str:
+    """The installed package's version; a source tree that was never installed has none."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
+def describe(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Give every subcommand a description (its help, as a sentence) and the exit status, where its module
+    gave none: `bellwether COMMAND --help` then always says what the command does and what it returns."""
+    for choice in sub._choices_actions:
+        command = sub.choices[choice.dest]
+        if not command.description and choice.help:
+            command.description = choice.help[0].upper() + choice.help[1:] + "."
+        if not command.epilog:
+            command.epilog = EXIT_STATUS
+            command.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
 def build_parser(prog: str = "bellwether", modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=prog, description="Safe canary rollouts for ML model serving, judged by Prometheus."
+        prog=prog,
+        description="Safe canary rollouts for ML model serving, judged by Prometheus.",
+        epilog=EXIT_STATUS + f"\n\nSee `{prog} COMMAND --help` for each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in modules:
         try:
@@ -36,6 +79,7 @@ def build_parser(prog: str = "bellwether", modules: Sequence[str] = COMMAND_MODU
                 continue  # a command group not built yet
             raise
         module.register(sub)
+    describe(sub)
     return parser
 
 

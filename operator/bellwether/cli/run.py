@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
+import os
 import random
+import sys
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("run", help="run the operator against the current kubeconfig context or in-cluster")
+    p = sub.add_parser(
+        "run",
+        help="run the operator against the current kubeconfig context or in-cluster",
+        description="Run the operator: watch ModelDeployments and roll them out, serve Prometheus metrics and a "
+        "health probe. In a pod it uses its service account; elsewhere --kubeconfig, $KUBECONFIG or "
+        "~/.kube/config. It checks that configuration once before starting and exits if there is none.",
+        epilog="Exit status: 0 when stopped (SIGTERM, SIGINT); 1 when no cluster is configured or the "
+        "kubeconfig cannot be used; 2 for a usage error.",
+    )
     scope = p.add_mutually_exclusive_group()
     scope.add_argument(
         "-n", "--namespace", action="append", default=[], help="watch this namespace (repeatable; globs allowed)"
@@ -39,7 +50,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_run)
 
 
+def cluster_problem(kubeconfig: str | None, context: str | None) -> str | None:
+    """Why the operator could not reach any cluster, or None: the home cluster's credentials loaded the
+    way the operator loads them. Without this, kopf would log a traceback and retry every minute for a
+    configuration that is simply absent. An unreachable API server is not checked: that can heal."""
+    import yaml
+    from kubernetes_asyncio.config import ConfigException
+
+    from bellwether.clusters.config import home_credentials, kubeconfig_path
+
+    in_cluster = kubeconfig is None and "KUBERNETES_SERVICE_HOST" in os.environ
+    where = "the in-cluster service account" if in_cluster else f"kubeconfig {kubeconfig_path(kubeconfig)}"
+    try:
+        creds = asyncio.run(home_credentials(kubeconfig, context))
+    except FileNotFoundError:
+        pod = (
+            ""
+            if "KUBERNETES_SERVICE_HOST" in os.environ
+            else " and this is not a pod (KUBERNETES_SERVICE_HOST is unset)"
+        )
+        return f"no cluster configured: {where} does not exist{pod}; give --kubeconfig, set $KUBECONFIG, or run in a cluster"
+    except (ConfigException, OSError, yaml.YAMLError, ValueError, KeyError, TypeError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return f"cannot use {where}: {first}"
+    if not creds.server:
+        return f"cannot use {where}: it names no API server"
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
+    problem = cluster_problem(args.kubeconfig, args.context)
+    if problem:
+        print(f"bellwether run: {problem}", file=sys.stderr)
+        return 1
     import kopf
     import prometheus_client
 
@@ -54,7 +97,9 @@ def _run(args: argparse.Namespace) -> int:
         logging.getLogger("bellwether").info("no --namespace given: watching all namespaces")
     # kopf pauses every replica when peers share a priority: replicas of one Deployment need distinct ones.
     priority = args.priority if args.priority is not None else random.SystemRandom().randrange(1, 2**31)
-    options = Options(kubeconfig=args.kubeconfig, context=args.context, interval=args.interval)
+    options = Options(
+        kubeconfig=args.kubeconfig, context=args.context, interval=args.interval, namespaces=tuple(args.namespace or ())
+    )
     tune_gc()
     kopf.run(
         registry=build_registry(options),

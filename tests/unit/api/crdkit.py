@@ -288,6 +288,8 @@ def _meta_types(meta: dict[str, Any]) -> list[Rejection]:
 
 
 def meta_errors(meta: Any) -> list[Rejection]:
+    """ObjectMeta's rules (apimachinery's ValidateObjectMetaAccessor with NameIsDNSSubdomain, as the custom
+    resource validator calls it): names, namespace, label and annotation keys and values, finalizers."""
     if not isinstance(meta, dict):
         return [Rejection("metadata.name", "name or generateName is required")]
     typed = _meta_types(meta)
@@ -316,7 +318,11 @@ def meta_errors(meta: Any) -> list[Rejection]:
     if sum(len(k.encode()) + len(v.encode()) for k, v in annotations.items()) > 256 * 1024:
         out.append(Rejection("metadata.annotations", "Too long: must have at most 262144 bytes"))
     finalizers = meta.get("finalizers") or []
-    out += [Rejection("metadata.finalizers", f"{f!r}: not a qualified name") for f in finalizers if not is_qualified_name(str(f))]
+    out += [
+        Rejection("metadata.finalizers", f"{f!r}: not a qualified name")
+        for f in finalizers
+        if not is_qualified_name(str(f))
+    ]
     return out
 
 
