@@ -359,5 +359,8 @@ def test_pod_problems_kubernetes_reports_are_named() -> None:
         "OOMKilled: container server exceeded its memory limit (1 restarts)",
     )
     assert _pod_problem(pod(containerStatuses=[crash])) == (False, "CrashLoopBackOff")
-    assert _pod_problem(pod(containerStatuses=[storm])) == (False, "container server restarted 4 times, last exit code 137")
+    assert _pod_problem(pod(containerStatuses=[storm])) == (
+        False,
+        "container server restarted 4 times, last exit code 137",
+    )
     assert _pod_problem(pod(containerStatuses=[fine])) == (False, None)  # restarted, but serving now

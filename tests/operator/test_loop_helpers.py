@@ -8,7 +8,9 @@ import pytest
 
 from bellwether.api import Condition, ModelDeploymentStatus, RegionStatus
 from bellwether.handlers.reconcile import crowded_backoff
-from bellwether.handlers.status import COMMAND_ANNOTATION, merge_patch, read_command, with_errors
+from bellwether.handlers.status import merge_patch
+from bellwether.rollout.commands import COMMAND_ANNOTATION, read_command
+from bellwether.rollout.conditions import with_errors
 from bellwether.rollout.types import ManualCommand
 
 

@@ -2,7 +2,7 @@
 
 from bellwether.clusters.client import FIELD_MANAGER, ApiError, KubeClient
 from bellwether.clusters.config import ClusterConfigError, Clusters
-from bellwether.clusters.region import RouteNotInstalled, Seen, apply_region, delete_region, observe_region
+from bellwether.clusters.region import RouteNotInstalled, apply_region, delete_region, observe_region
 
 __all__ = [
     "FIELD_MANAGER",
@@ -11,7 +11,6 @@ __all__ = [
     "Clusters",
     "KubeClient",
     "RouteNotInstalled",
-    "Seen",
     "apply_region",
     "delete_region",
     "observe_region",

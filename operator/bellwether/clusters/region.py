@@ -19,12 +19,11 @@ import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from typing import Any
 
 from bellwether.clusters.client import KINDS, ApiError, KubeClient, path_for
 from bellwether.render import names
-from bellwether.render.serving import PodView, pod_view, serving_patch
+from bellwether.render.serving import PodView, Seen, pod_view, serving_patch
 from bellwether.rollout.types import RegionObservation, RevisionPods
 
 ROUTE_KINDS = {"gatewayAPI": "HTTPRoute", "istio": "VirtualService"}
@@ -104,15 +103,13 @@ async def apply_region(
     region: str,
     namespace: str,
     router: str,
-    owner: Mapping[str, Any] | None = None,
     observed: RegionObservation | None = None,
     serving: Mapping[str, bool] | None = None,
 ) -> int:
     """Make the region look like `objects`, with `serving` (pod name -> in the serving Service or not)
     as its traffic membership; returns how many objects were applied, patched or deleted.
 
-    `owner` (home cluster, same namespace) becomes the controller owner reference, so deleting the
-    ModelDeployment garbage-collects its children. Objects applied unchanged in the current
+    Objects applied unchanged in the current
     `resync_slot` are skipped (steady state costs no writes) unless `observed` shows their Deployment
     missing or resized.
     """
@@ -125,9 +122,6 @@ async def apply_region(
     slot = resync_slot(selector, now)
     stages: dict[int, list[Callable[[], Awaitable[Any]]]] = {stage: [] for stage in range(PRUNE_REST + 1)}
     for obj in objects:
-        if owner is not None and obj["metadata"].get("namespace") == owner.get("namespace"):
-            ref = {k: v for k, v in owner.items() if k != "namespace"}
-            obj = {**obj, "metadata": {**obj["metadata"], "ownerReferences": [ref]}}
         path = path_for(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
         digest = _digest(obj)
         last = client.applied.get(path)
@@ -279,14 +273,6 @@ def _route_weights(route: Mapping[str, Any], kind: str, by_name: Mapping[str, st
                 if host in by_name:
                     out[by_name[host]] = int(dest.get("weight", 0))
     return out
-
-
-@dataclass(frozen=True)
-class Seen:
-    """A region as observed: what the engine is told, and the pods the serving choice is made from."""
-
-    observation: RegionObservation
-    pods: tuple[PodView, ...] = ()
 
 
 async def observe_region(client: KubeClient, *, name: str, region: str, namespace: str, router: str) -> Seen:

@@ -6,9 +6,10 @@ which `clusters/` then applies with server-side apply.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from bellwether.api import ModelDeploymentSpec
+from bellwether.api import API_VERSION, KIND, ModelDeploymentSpec
 from bellwether.render import names
 from bellwether.render.routes import http_route, virtual_service
 from bellwether.render.workload import deployment, revision_service, serving_service
@@ -20,9 +21,42 @@ def region_namespace(namespace: str, spec: ModelDeploymentSpec, region: str) -> 
     return spec.region(region).namespace or namespace
 
 
-def objects_for_region(name: str, namespace: str, spec: ModelDeploymentSpec, plan: RegionPlan) -> list[dict[str, Any]]:
+def owner_reference(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The ModelDeployment as the controller owner of its children (the garbage collector removes them
+    with it). Only valid for children in its own namespace of its own cluster."""
+    meta = obj["metadata"]
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def objects_for_region(
+    name: str,
+    namespace: str,
+    spec: ModelDeploymentSpec,
+    plan: RegionPlan,
+    owner: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Everything to apply in `plan.region`: per revision a Deployment and a Service, then the serving
-    Service and, with a route-based router, the route carrying the weights."""
+    Service and, with a route-based router, the route carrying the weights. With `owner` (the
+    ModelDeployment object), children in its namespace of the home cluster carry its owner reference."""
+    out = _objects(name, namespace, spec, plan)
+    if owner is None or spec.region(plan.region).cluster is not None:
+        return out
+    ref = owner_reference(owner)
+    home = owner["metadata"]["namespace"]
+    return [
+        {**o, "metadata": {**o["metadata"], "ownerReferences": [ref]}} if o["metadata"].get("namespace") == home else o
+        for o in out
+    ]
+
+
+def _objects(name: str, namespace: str, spec: ModelDeploymentSpec, plan: RegionPlan) -> list[dict[str, Any]]:
     region = spec.region(plan.region)
     ns = region_namespace(namespace, spec, plan.region)
     out: list[dict[str, Any]] = []
@@ -38,4 +72,4 @@ def objects_for_region(name: str, namespace: str, spec: ModelDeploymentSpec, pla
     return out
 
 
-__all__ = ["names", "objects_for_region", "region_namespace"]
+__all__ = ["names", "objects_for_region", "owner_reference", "region_namespace"]

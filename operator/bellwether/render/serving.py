@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bellwether.render import names
-from bellwether.rollout.types import RegionPlan
+from bellwether.rollout.types import RegionObservation, RegionPlan
 
 SERVING_COST = "100"  # pod-deletion-cost of a serving pod; pods without traffic have the default 0
 
@@ -28,6 +28,14 @@ class PodView:
     ready: bool
     serving: bool  # labelled serving now
     created: str  # creationTimestamp (RFC 3339 sorts as text) or any sortable stand-in
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A region as observed: what the engine is told, and the pods the serving choice is made from."""
+
+    observation: RegionObservation
+    pods: tuple[PodView, ...] = ()
 
 
 def serving_changes(plan: RegionPlan, pods: Sequence[PodView]) -> dict[str, bool]:

@@ -6,11 +6,33 @@ revision now), abort (a bake: revert to the previous revision).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import get_args
+
 from bellwether.rollout.bake import finish_bake
 from bellwether.rollout.judging import reset
 from bellwether.rollout.pausing import clear_pause
 from bellwether.rollout.rollback import revert_bake, roll_back
 from bellwether.rollout.state import Work
+from bellwether.rollout.types import CommandAction, ManualCommand
+
+COMMAND_ANNOTATION = "bellwether.dev/command"
+ACTIONS = set(get_args(CommandAction))
+
+
+def read_command(annotations: Mapping[str, str]) -> ManualCommand | None:
+    """The manual command in the annotation, if it is well-formed; a malformed one is ignored."""
+    raw = annotations.get(COMMAND_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("action") not in ACTIONS or not isinstance(data.get("id"), str):
+        return None
+    return ManualCommand(action=data["action"], id=data["id"])
 
 
 def apply_command(work: Work) -> None:

@@ -25,15 +25,17 @@ def judged_regions(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> 
     """Every region where the revision being judged serves, with its live baseline.
 
     The canary is judged for as long as it serves, not only in `analysis` steps: in the regions of
-    waves already promoted (alone there, so against stable's last values) and in the current wave once
-    it has weight (pauses and steps between analyses included). The bake judges every region.
+    waves already promoted (alone there, so against stable's last values) and in the current wave
+    during its analysis and pause steps. Not while a `setWeight` (or the final 100%) waits for new
+    canary pods: those are still loading the model. The bake judges every region.
     """
     if status.canary_revision is not None:
-        waves = spec.waves()
+        waves, steps = spec.waves(), spec.rollout.steps
         if status.wave >= len(waves):
             return {}
         regions: dict[str, str | None] = {r: None for wave in waves[: status.wave] for r in wave}
-        if status.canary_weight > 0:
+        settled = status.step < len(steps) and steps[status.step].set_weight is None
+        if status.canary_weight > 0 and settled:
             # At 100% the stable revision takes no traffic: there is nothing live to compare with.
             live = status.stable_revision if status.canary_weight < 100 else None
             regions.update({r: live for r in waves[status.wave]})

@@ -80,7 +80,7 @@ def _split(
     if spec.traffic.router == "replicas":
         a, b = best_split(weight, min(stable_ready, stable_n), min(have, canary_n), replicas)
         share = share_of(a, b) if a + b else 0
-        canary_serving: int | None = None if weight >= 100 else b
+        canary_serving: int | None = None if weight >= 100 and a == 0 else b
         stable_serving: int | None = None if b == 0 else a
     else:
         # A route's weight moves only onto canary pods that are ready; until then stable keeps the rest.

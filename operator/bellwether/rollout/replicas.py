@@ -63,12 +63,15 @@ def best_split(weight: int, stable: int, canary: int, replicas: int) -> tuple[in
     (2, 1)
     >>> best_split(0, 4, 1, 4), best_split(100, 4, 4, 4), best_split(50, 0, 2, 4)
     ((4, 0), (0, 4), (0, 2))
+    >>> best_split(100, 4, 2, 4)  # promoting, 2 canary pods ready of 4: stable still carries the rest
+    (2, 2)
     """
+    need = min(replicas, max(stable, 0) + max(canary, 0))
     if canary <= 0 or weight <= 0:
         return max(stable, 0), 0
     if weight >= 100 or stable <= 0:
-        return 0, canary
-    need = min(replicas, stable + canary)
+        # All to the canary, but stable keeps serving what the canary cannot carry yet.
+        return max(0, need - canary), canary
     best: tuple[tuple[float, float, int], tuple[int, int]] | None = None
     for b in range(1, canary + 1):
         low = max(1, need - b)

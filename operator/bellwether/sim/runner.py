@@ -1,35 +1,27 @@
-"""The simulation loop: the operator's reconcile, with virtual time and the simulated world as I/O.
+"""The simulation loop: the operator's own cycle, with virtual time and the simulated world as I/O.
 
-Each tick does what the operator's per-object timer does, through the same functions: observe the
-regions, measure what `rollout.analysis_due` asks for with `analysis.measure`, call `rollout.decide`,
-render each RegionPlan with `render.objects_for_region` and apply the objects, then (with the
-`replicas` router) label the pods that serve with `render.serving.serving_changes`. Then virtual time
-moves on by the decision's `requeue_after`. What happened is kept as a timeline for people and
-benchmarks; the traffic it reports is what the world's endpoints and routes achieved.
+Each tick is one `bellwether.cycle.run`, the function the kopf daemon runs, with the simulated world
+behind its ports (`sim/ports.py`): observe, measure what is due, decide, write status, apply (pod
+labels for the `replicas` router included), consume a command. Then virtual time moves on by the
+cycle's wait. What happened is kept as a timeline for people and benchmarks; the traffic it reports is
+what the world's endpoints and routes achieved.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from bellwether import cycle
 from bellwether.analysis.measure import measure as analysis_measure
 from bellwether.analysis.source import MetricSource
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, revision_of, template_of
-from bellwether.render import objects_for_region
 from bellwether.render.names import fit
-from bellwether.render.serving import serving_changes
-from bellwether.rollout import analysis_due, decide
-from bellwether.rollout.types import (
-    AnalysisRequest,
-    Decision,
-    ManualCommand,
-    Observations,
-    RegionObservation,
-    RegionPlan,
-)
+from bellwether.rollout.types import AnalysisRequest, CommandAction, Decision, Observations, RegionObservation
+from bellwether.sim.ports import SimHome, SimRegions
 from bellwether.sim.world import World
 
 Measure = Callable[
@@ -82,15 +74,16 @@ class Runner:
         self.measure = measure
         self.min_tick, self.max_tick = min_tick, max_tick
         self.on_entry = on_entry
-        self.spec = spec
-        self.generation = 1
+        self.home = SimHome(name, namespace, spec)
+        self.memory = cycle.Memory()
+        self.ports = cycle.Ports(
+            self.home, SimRegions(world, self.owner), self._judge, max_requeue=max_tick, rng=random.Random(0)
+        )
         self.applied_at = 0.0
-        self.status = ModelDeploymentStatus()
         self.timeline: list[Entry] = []
         self.ticks: list[Tick] = []
         self.measurements: list[tuple[float, Measurement]] = []
         self.decisions = 0
-        self.pending_command: ManualCommand | None = None
         self.full_since: dict[str, float] = {}  # revision -> when it first served everywhere at full size
         self._weights: dict[str, dict[str, int]] = {}  # region -> last split noted (and the weight asked, at "")
         self._pending: dict[tuple[str, str], str] = {}
@@ -103,49 +96,47 @@ class Runner:
         return self.world.clock.elapsed
 
     @property
+    def spec(self) -> ModelDeploymentSpec:
+        return self.home.spec
+
+    @property
+    def status(self) -> ModelDeploymentStatus:
+        return self.home.status
+
+    @property
+    def generation(self) -> int:
+        return self.home.generation
+
+    @property
     def target(self) -> str:
         return revision_of(template_of(self.spec))
 
     def apply(self, spec: ModelDeploymentSpec) -> None:
         """A `kubectl apply` of a changed spec: the generation moves on, the loop wakes up."""
-        self.spec = spec
-        self.generation += 1
+        self.home.change(spec)
         self.applied_at = self.elapsed
         self._note("apply", f"applied a new spec (generation {self.generation}): {self._describe(spec)}")
 
-    def command(self, action: Literal["pause", "resume", "promote", "promote-full", "abort", "retry"]) -> None:
-        self.pending_command = ManualCommand(action=action, id=f"sim-{self.generation}-{self.decisions}")
+    def command(self, action: CommandAction) -> None:
+        """`bellwether <action>` as a person would: an annotation the next cycle consumes once."""
+        self.home.command(action, f"sim-{self.generation}-{self.decisions}")
         self._note("apply", f"bellwether {action} (as a person would)")
 
-    async def tick(self) -> Decision:
-        now = self.world.clock.now()
-        requests = analysis_due(self.spec, self.status, now)
-        measured: tuple[Measurement, ...] = ()
-        if requests:
-            measured = await self.measure(self.spec, self.name, self.namespace, requests, self.source, now)
-        obs = self.world.observe(self.owner, self.generation, measured, self.pending_command)
-        self.pending_command = None
-        decision = decide(self.spec, self.status, obs, now)
-        self.decisions += 1
-        for plan in decision.regions:
-            self._apply(plan)
-        self._record(obs, measured, decision)
-        self.status = decision.status
-        self.ticks.append(self._tick(decision))
-        self.world.advance(min(self.max_tick, max(self.min_tick, decision.requeue_after)))
-        return decision
+    async def _judge(
+        self, spec: ModelDeploymentSpec, name: str, namespace: str, requests: Sequence[AnalysisRequest], now: datetime
+    ) -> tuple[Measurement, ...]:
+        return await self.measure(spec, name, namespace, requests, self.source, now)
 
-    def _apply(self, plan: RegionPlan) -> None:
-        """What the operator does in a region: apply the rendered objects, then choose the serving pods."""
-        for rev in plan.revisions:
-            self.world.load_seconds.setdefault(rev.revision, float(rev.template.runtime.warmup_seconds))
-        cluster = self.world.clusters[plan.region]
-        if cluster.unreachable:
-            return
-        cluster.apply(objects_for_region(self.name, self.namespace, self.spec, plan), owner=self.owner)
-        if self.spec.traffic.router == "replicas":
-            for pod, serve in serving_changes(plan, cluster.pod_views(self.owner)).items():
-                cluster.set_serving(pod, serve)
+    async def tick(self) -> cycle.Outcome:
+        """One cycle of the operator, then virtual time moves on by its wait."""
+        old = self.status
+        outcome = await cycle.run(self.ports, self.memory, self.namespace, self.name, self.world.clock.now())
+        self.decisions += 1
+        if outcome.decision is not None and outcome.observations is not None:
+            self._record(old, outcome.observations, outcome.decision)
+            self.ticks.append(self._tick(outcome.decision))
+        self.world.advance(min(self.max_tick, max(self.min_tick, outcome.requeue_after)))
+        return outcome
 
     def _tick(self, decision: Decision) -> Tick:
         st = decision.status
@@ -199,8 +190,8 @@ class Runner:
         regions = ", ".join(f"{r.name} ({r.replicas})" for r in spec.regions)
         return f"model {spec.model.name} {spec.model.version} (revision {revision_of(template_of(spec))}), {regions}"
 
-    def _record(self, obs: Observations, measured: tuple[Measurement, ...], decision: Decision) -> None:
-        old, new = self.status, decision.status
+    def _record(self, old: ModelDeploymentStatus, obs: Observations, decision: Decision) -> None:
+        new, measured = self.status, obs.measurements
         by_region: dict[str, list[Measurement]] = {}
         for m in measured:
             self.measurements.append((self.elapsed, m))

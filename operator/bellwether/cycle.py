@@ -1,0 +1,285 @@
+"""One rollout cycle for one ModelDeployment, the same for every driver.
+
+observe every region -> ask the engine what to measure -> measure -> decide -> write status (guarded)
+-> apply each region's plan -> consume the command -> when to come back.
+
+The kopf daemon (`handlers/`), the simulator (`sim/`: `demo`, `simulate`, the benchmarks) and the
+in-process tests all call `run`, each with its own ports: a home cluster holding the object, regions
+to observe and apply to, and a judge. No kopf, no client, no HTTP here: the ports are the I/O.
+
+Decide, record, then act. The status write carries the version of the object the cycle read; if
+anything changed it meanwhile (the user's spec, a command, another operator replica), the port raises
+`StaleRead` and the cycle ends there, applying nothing: the next cycle decides from a fresh read. So
+two replicas never both take a step, and no plan decided on a stale read is applied over a newer one.
+A crash between the write and the apply leaves status ahead of the clusters, which the next cycle
+(level-based) catches up with. Failures to apply are reported by the next cycle's status write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from bellwether import rollout
+from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, parse_spec
+from bellwether.api.spec import Region
+from bellwether.render import objects_for_region
+from bellwether.render.serving import Seen, serving_changes
+from bellwether.rollout.commands import read_command
+from bellwether.rollout.conditions import invalid_spec, with_errors
+from bellwether.rollout.types import AnalysisRequest, Decision, Event, Observations, RegionPlan
+
+log = logging.getLogger("bellwether")
+
+CONFLICT_REQUEUE = 0.5  # seconds: after a refused status write, decide again from a fresh read soon
+ERROR_REQUEUE = 1.0  # seconds: after an apply failed (or stopped failing), report it soon
+REQUEUE_JITTER = 0.1  # share of the periodic re-check's wait taken off at random
+TOO_LARGE_REQUEUE = 60.0
+
+
+class StaleRead(Exception):
+    """The object changed after this cycle read it; its decision must not be recorded."""
+
+
+class TooLarge(Exception):
+    """The home cluster refused the status write for the object's size."""
+
+
+class Home(Protocol):
+    """Where ModelDeployments live."""
+
+    async def read(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    async def write_status(self, obj: Mapping[str, Any], status: ModelDeploymentStatus) -> bool:
+        """Write `status` if the object is still as read (else StaleRead; TooLarge for size); False if
+        nothing changed."""
+        ...
+
+    async def consume_command(self, namespace: str, name: str) -> None: ...
+
+
+class Regions(Protocol):
+    """The clusters the regions run in. `observe` never raises: a region it cannot see comes back
+    unreachable, with the error. `apply` returns why it failed, or None."""
+
+    async def observe(self, obj: Mapping[str, Any], spec: ModelDeploymentSpec, region: Region) -> Seen: ...
+
+    async def apply(
+        self,
+        obj: Mapping[str, Any],
+        spec: ModelDeploymentSpec,
+        plan: RegionPlan,
+        objects: Sequence[dict[str, Any]],
+        serving: Mapping[str, bool] | None,
+        observed: Seen,
+    ) -> str | None: ...
+
+
+# (spec, name, namespace, requests, now) -> judged measurements
+Measure = Callable[
+    [ModelDeploymentSpec, str, str, Sequence[AnalysisRequest], datetime], Awaitable[tuple[Measurement, ...]]
+]
+
+
+@dataclass
+class Ports:
+    home: Home
+    regions: Regions
+    measure: Measure
+    max_requeue: float = 30.0
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass
+class Memory:
+    """What a driver keeps between cycles; losing it (a restart) costs one cycle of reporting."""
+
+    # (namespace, name) -> region -> why its last apply failed; reported by the next status write
+    apply_errors: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    # (namespace, name) -> (the spec as read, as parsed): a spec changes far less often than cycles run
+    specs: dict[tuple[str, str], tuple[dict[str, Any], ModelDeploymentSpec]] = field(default_factory=dict)
+
+    def parse(self, namespace: str, name: str, raw: dict[str, Any]) -> ModelDeploymentSpec:
+        """parse_spec, reusing the last result while the spec reads the same."""
+        cached = self.specs.get((namespace, name))
+        if cached is not None and cached[0] == raw:
+            return cached[1]
+        spec = parse_spec(raw)  # a SpecError leaves the cache as it was
+        self.specs[(namespace, name)] = (raw, spec)
+        return spec
+
+    def forget(self, namespace: str, name: str) -> None:
+        self.apply_errors.pop((namespace, name), None)
+        self.specs.pop((namespace, name), None)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    events: tuple[Event, ...] = ()
+    requeue_after: float = 30.0
+    status_patched: bool = False
+    errors: dict[str, str] = field(default_factory=dict)
+    previous: ModelDeploymentStatus | None = None  # status as read
+    status: ModelDeploymentStatus | None = None  # status as written
+    observations: Observations | None = None
+    decision: Decision | None = None
+
+
+def iso(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def run(ports: Ports, memory: Memory, namespace: str, name: str, now: datetime) -> Outcome:
+    """One cycle; its `requeue_after` counts from the cycle's start."""
+    try:
+        return await _run(ports, memory, namespace, name, now)
+    except StaleRead as e:
+        log.info("%s/%s changed during the cycle (%s); deciding again", namespace, name, e)
+        return Outcome(requeue_after=min(CONFLICT_REQUEUE, ports.max_requeue))
+
+
+async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: datetime) -> Outcome:
+    obj = await ports.home.read(namespace, name)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        memory.forget(namespace, name)
+        return Outcome(requeue_after=ports.max_requeue)
+    generation = int(obj["metadata"].get("generation", 1))
+    old = _status(obj)
+    try:
+        spec = memory.parse(namespace, name, obj.get("spec") or {})
+    except SpecError as e:
+        patched = await ports.home.write_status(obj, invalid_spec(old, e.problems, generation, iso(now)))
+        event = Event("Warning", "InvalidSpec", "; ".join(e.problems))
+        return Outcome(events=(event,) if patched else (), requeue_after=ports.max_requeue, status_patched=patched)
+    seen = {
+        s.observation.name: s
+        for s in await asyncio.gather(*(ports.regions.observe(obj, spec, r) for r in spec.regions))
+    }
+    observed = {n: s.observation for n, s in seen.items()}
+    command = read_command(obj["metadata"].get("annotations") or {})
+    obs = Observations(generation, observed, (), command)
+    decision, obs = await _decide(ports, name, namespace, spec, old, obs, now)
+    unseen = {r.name: r.error or "unreachable" for r in observed.values() if not r.reachable}
+    reported = {**memory.apply_errors.get((namespace, name), {}), **unseen}
+    new = with_errors(decision.status, reported, generation, iso(now))
+    try:
+        patched = await ports.home.write_status(obj, new)  # StaleRead here: nothing is applied
+    except TooLarge as e:
+        return await _too_large(ports, obj, old, str(e), generation, now)
+    failed = await _apply(ports, obj, spec, decision.regions, seen)
+    if failed:
+        memory.apply_errors[(namespace, name)] = failed
+    else:
+        memory.apply_errors.pop((namespace, name), None)
+    if command is not None and new.progress.last_command == command.id:
+        await ports.home.consume_command(namespace, name)  # consumed: never applied twice
+    changed = failed.keys() != reported.keys() - unseen.keys()  # status must learn of new or fixed failures
+    return Outcome(
+        events=decision.events,
+        requeue_after=pace(decision.requeue_after, ports.max_requeue, changed, ports.rng),
+        status_patched=patched,
+        errors={**unseen, **failed},
+        previous=old,
+        status=new,
+        observations=obs,
+        decision=decision,
+    )
+
+
+def _status(obj: Mapping[str, Any]) -> ModelDeploymentStatus:
+    try:
+        return ModelDeploymentStatus.model_validate(obj.get("status") or {})
+    except ValidationError:
+        meta = obj["metadata"]
+        log.warning("status of %s/%s is unreadable; starting from an empty status", meta["namespace"], meta["name"])
+        return ModelDeploymentStatus()
+
+
+def pace(requeue_after: float, max_requeue: float, errors_changed: bool, rng: random.Random) -> float:
+    """When to come back: what the engine asked for, at most `max_requeue`; soon when status must learn
+    of a failure. With nothing due (the periodic re-check) up to 10% early, at random, so objects that
+    started together (every one of them, after an operator restart) spread out instead of staying in step."""
+    requeue = min(max(requeue_after, 0.1), max_requeue)
+    if requeue_after > max_requeue:
+        requeue *= rng.uniform(1 - REQUEUE_JITTER, 1.0)
+    return min(requeue, ERROR_REQUEUE) if errors_changed else requeue
+
+
+async def _decide(
+    ports: Ports,
+    name: str,
+    namespace: str,
+    spec: ModelDeploymentSpec,
+    old: ModelDeploymentStatus,
+    obs: Observations,
+    now: datetime,
+) -> tuple[Decision, Observations]:
+    """Measure what is due and decide; a failure of either (a bug: the schema refuses what the engine
+    cannot run) still ends in a decision, so status says so and progressDeadline keeps counting."""
+    try:
+        requests = rollout.analysis_due(spec, old, now)
+        measurements = await ports.measure(spec, name, namespace, requests, now) if requests else ()
+        obs = replace(obs, measurements=measurements)
+        return rollout.decide(spec, old, obs, now), obs
+    except Exception as e:  # the last line of defence: never a cycle that fails silently, over and over
+        log.exception("the rollout cycle of %s/%s failed", namespace, name)
+        return rollout.after_failure(spec, old, obs, now, _failure(e)), obs
+
+
+def _failure(error: Exception) -> str:
+    """The exception and where it was raised, for status and an Event: enough to report the bug."""
+    where = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
+    at = f" at {Path(where.filename).name}:{where.lineno} ({where.name})" if where else ""
+    return f"{type(error).__name__}: {error}{at}"
+
+
+async def _too_large(
+    ports: Ports, obj: Mapping[str, Any], old: ModelDeploymentStatus, error: str, generation: int, now: datetime
+) -> Outcome:
+    """Never a silent stall: a status refused for size is replaced by one condition saying so (small
+    enough to fit), nothing is applied, and the cycle is tried again later."""
+    message = f"status could not be written, the object is too large: {error[:500]}; nothing applied"
+    small = old.model_copy(update={"analysis": [], "message": message})
+    log.error("%s/%s: %s", obj["metadata"]["namespace"], obj["metadata"]["name"], message)
+    try:
+        patched = await ports.home.write_status(
+            obj, rollout.degraded(small, "ObjectTooLarge", message, generation, iso(now))
+        )
+    except TooLarge as e:
+        log.error("the smaller status was refused too: %s", e)
+        patched = False
+    return Outcome(
+        events=(Event("Warning", "ObjectTooLarge", message),), requeue_after=TOO_LARGE_REQUEUE, status_patched=patched
+    )
+
+
+async def _apply(
+    ports: Ports,
+    obj: Mapping[str, Any],
+    spec: ModelDeploymentSpec,
+    plans: Sequence[RegionPlan],
+    seen: Mapping[str, Seen],
+) -> dict[str, str]:
+    """Every region's plan at once (a slow region delays no other); regions that could not be observed
+    are left alone. Returns why each failure failed."""
+    meta = obj["metadata"]
+    routed_by_pods = spec.traffic.router == "replicas"
+
+    async def one(plan: RegionPlan) -> str | None:
+        found = seen[plan.region]
+        objects = objects_for_region(meta["name"], meta["namespace"], spec, plan, owner=obj)
+        serving = serving_changes(plan, found.pods) if routed_by_pods else None
+        return await ports.regions.apply(obj, spec, plan, objects, serving, found)
+
+    reached = [p for p in plans if p.region in seen and seen[p.region].observation.reachable]
+    results = await asyncio.gather(*(one(plan) for plan in reached))
+    return {plan.region: why for plan, why in zip(reached, results, strict=True) if why is not None}
