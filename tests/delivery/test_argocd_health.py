@@ -249,7 +249,7 @@ def test_health_of_each_status(case: str, runtime: str) -> None:
 
 
 def test_every_phase_maps_to_the_health_design_md_names() -> None:
-    # DESIGN.md §3: Healthy; Progressing = Pending/Progressing; Suspended = Paused; Degraded = Degraded/RolledBack.
+    # docs/argocd.md: Healthy; Progressing = Pending/Progressing; Suspended = Paused; Degraded = Degraded/RolledBack.
     expected = {
         "Pending": "Progressing",
         "Progressing": "Progressing",

@@ -81,6 +81,7 @@ class KubeClient:
         self.applied: dict[str, tuple[str, float]] = {}  # object path -> (digest, when)
         self.pruned: dict[str, tuple[frozenset[tuple[str, str]], float]] = {}  # selector -> (kept, when)
         self.swept = time.monotonic()  # when both were last rid of entries past resync
+        self.served_kinds: set[str] = set()  # route kinds found served here (their CRDs are installed)
 
     async def request(
         self,

@@ -78,7 +78,7 @@ class RouteNotInstalled(Exception):
 
 async def ensure_kind_served(client: KubeClient, kind: str, region: str) -> None:
     """Fail before touching anything when a route kind is not served (its CRD is not installed)."""
-    if getattr(client, "_served_" + kind, False):
+    if kind in client.served_kinds:
         return
     prefix, plural = KINDS[kind]
     found = await client.request("get", prefix, not_found_ok=True)
@@ -88,7 +88,7 @@ async def ensure_kind_served(client: KubeClient, kind: str, region: str) -> None
             f"region {region}: {kind} is not served by the cluster; install {ROUTE_CRDS[kind]} "
             f"or use traffic.router: replicas"
         )
-    setattr(client, "_served_" + kind, True)
+    client.served_kinds.add(kind)
 
 
 def _digest(obj: Mapping[str, Any]) -> str:

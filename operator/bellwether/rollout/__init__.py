@@ -1,4 +1,4 @@
-"""The rollout engine: a pure, deterministic state machine (DESIGN.md §4)."""
+"""The rollout engine: a pure, deterministic state machine (docs/concepts.md says what it does)."""
 
 from bellwether.rollout.conditions import degraded
 from bellwether.rollout.due import analysis_due

@@ -83,7 +83,7 @@ def _settle(work: Work, target: str, before: ModelDeploymentStatus) -> None:
 
     Healthy once every region serves stable. Short of that, a revision still being deployed (first
     deploy, scaling, a rollback draining) is Progressing; one that was serving in full and has lost
-    ready replicas or a region since, with no spec change, is Degraded (DESIGN.md §3: Argo CD shows
+    ready replicas or a region since, with no spec change, is Degraded (Argo CD shows
     it as Degraded) until they are back.
     """
     st = work.status
