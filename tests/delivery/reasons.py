@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "bellwether"
-SCANNED = ("rollout", "handlers")
+SCANNED = ("rollout", "handlers", "cycle")  # packages, or modules (cycle.py)
 RECORDS = ("Event", "Condition")  # records with a `reason` field: rollout/types.py and api/status.py
 REASON = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 
@@ -32,7 +32,9 @@ class Site:
 class Reasons:
     def __init__(self, package: Path = PACKAGE) -> None:
         self.package = package
-        self.modules = {p: ast.parse(p.read_text()) for d in SCANNED for p in sorted((package / d).glob("*.py"))}
+        modules = [package / f"{d}.py" for d in SCANNED if (package / f"{d}.py").exists()]
+        paths = [p for d in SCANNED for p in sorted((package / d).glob("*.py"))] + modules
+        self.modules = {p: ast.parse(p.read_text()) for p in paths}
         self.parents: dict[ast.AST, ast.AST] = {}
         for tree in self.modules.values():
             for parent in ast.walk(tree):
