@@ -256,7 +256,9 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, options: Options) -> No
 
     @kopf.on.startup(registry=registry)
     async def startup(memo: kopf.Memo, **_: Any) -> None:
-        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        # Each socket read and connect is bounded, the wait for a pooled connection is not: under load a
+        # request waits its turn (a longer cycle) instead of failing on the client side.
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=30))
         # A changed Secret is seen within one interval (and SECRET_TTL at most), as a spec change is.
         ttl = min(SECRET_TTL, options.interval)
         clusters = Clusters(session, options.kubeconfig, options.context, metrics.count_api_error, ttl)

@@ -10,6 +10,7 @@ mid-cycle never sends a plan to another cluster), and Prometheus through one sha
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import logging
@@ -48,6 +49,7 @@ from bellwether.rollout.types import AnalysisRequest, RegionObservation, RegionP
 
 log = logging.getLogger("bellwether")
 CLUSTER_ERRORS = (ApiError, ClusterConfigError, RouteNotInstalled)
+MAX_CYCLES = 32
 Outcome = cycle.Outcome
 
 
@@ -60,6 +62,10 @@ class Context:
     # one connection pool for every cycle's Prometheus queries; None: a pool per cycle
     prometheus: aiohttp.ClientSession | None = None
     memory: cycle.Memory = field(default_factory=cycle.Memory)
+    # Cycles in flight at once. One event loop runs them all: past a few dozen, more only means each
+    # takes longer and its requests time out. Beyond the bound a cycle waits its turn, so an overloaded
+    # operator runs every ModelDeployment less often instead of failing them all.
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CYCLES))
 
     def forget(self, namespace: str, name: str) -> None:
         self.memory.forget(namespace, name)
@@ -249,7 +255,8 @@ async def reconcile(ctx: Context, namespace: str, name: str, now: datetime | Non
     started, cpu = time.monotonic(), time.process_time()
     ports = cycle.Ports(KubeHome(ctx), KubeRegions(ctx), prometheus_judge(ctx, namespace), ctx.max_requeue)
     try:
-        outcome = await cycle.run(ports, ctx.memory, namespace, name, now or datetime.now(UTC))
+        async with ctx.slots:
+            outcome = await cycle.run(ports, ctx.memory, namespace, name, now or datetime.now(UTC))
     finally:
         took = time.monotonic() - started
         metrics.RECONCILE_SECONDS.observe(took)
