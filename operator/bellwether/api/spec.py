@@ -396,6 +396,12 @@ _SPEC_RULES: list[JsonValue] = [
         ".rollout.waves",
     ),
     cel(
+        "!has(self.rollout) || !has(self.rollout.waves) || "
+        "self.rollout.waves.all(w, w.all(n, w.exists_one(m, m == n)))",
+        "rollout.waves must name every region exactly once",
+        ".rollout.waves",
+    ),
+    cel(
         "has(self.analysis) || (has(self.rollout) && has(self.rollout.steps) && "
         "!self.rollout.steps.exists(s, has(s.analysis)))",
         "spec.analysis is required: the rollout has analysis steps (the default steps do too)",
