@@ -73,8 +73,23 @@ async def _with_client(args: argparse.Namespace, work: Any) -> int:
         return code
 
 
-def _command(args: argparse.Namespace) -> int:
+def _run_with_client(args: argparse.Namespace, work: Any) -> int:
+    """Run `work` against the home cluster; a missing or broken kubeconfig is one line, not a traceback."""
+    from bellwether.cli.run import cluster_problem
     from bellwether.clusters.client import ApiError
+
+    problem = cluster_problem(args.kubeconfig, args.context)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
+    try:
+        return asyncio.run(_with_client(args, work))
+    except (ApiError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _command(args: argparse.Namespace) -> int:
 
     action = "promote-full" if args.action == "promote" and args.full else args.action
     command = {"action": action, "id": uuid.uuid4().hex[:12]}
@@ -90,11 +105,7 @@ def _command(args: argparse.Namespace) -> int:
         )
         return 0
 
-    try:
-        return asyncio.run(_with_client(args, work))
-    except (ApiError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return _run_with_client(args, work)
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -178,7 +189,6 @@ def _num(value: object) -> str | None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from bellwether.clusters.client import ApiError
 
     async def work(client: Any, namespace: str) -> int:
         obj = await client.get("ModelDeployment", namespace, args.name)
@@ -188,8 +198,4 @@ def _status(args: argparse.Namespace) -> int:
         print(render_status(obj))
         return 0
 
-    try:
-        return asyncio.run(_with_client(args, work))
-    except (ApiError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return _run_with_client(args, work)

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bellwether.api import ModelDeployment, ModelDeploymentSpec, SpecError, parse
+from bellwether.api import ModelDeployment, ModelDeploymentSpec, SpecError
+from bellwether.cli.validate import load_one
 from bellwether.rollout.replicas import surge_count
 from bellwether.sim.scenarios import CATALOG
 
@@ -40,26 +39,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def load(path: str) -> ModelDeployment:
-    """The first ModelDeployment in the file; SpecError with readable lines when there is none or it is bad."""
-    try:
-        docs = list(yaml.safe_load_all(Path(path).read_text()))
-    except (OSError, yaml.YAMLError) as e:
-        raise SpecError([f"{path}: {e}"]) from None
-    for doc in docs:
-        if isinstance(doc, dict) and doc.get("kind", "ModelDeployment") == "ModelDeployment":
-            return parse(doc)
-    raise SpecError([f"{path}: no ModelDeployment in the file"])
+    """The first ModelDeployment in the file, read and checked as `validate` does (and so as the API
+    server would); SpecError with readable lines when there is none or it is bad."""
+    why = io.StringIO()
+    md = load_one(path, why)
+    if md is None:
+        raise SpecError([line.strip() for line in why.getvalue().splitlines() if line.strip()])
+    return md
 
 
 def load_or_report(path: str) -> ModelDeployment | None:
     """`load`, or None after printing every problem to stderr (the commands then exit 1)."""
-    try:
-        return load(path)
-    except SpecError as e:
-        print(f"{path}: invalid", file=sys.stderr)
-        for problem in e.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return None
+    return load_one(path, sys.stderr)
 
 
 def pod_caps(spec: ModelDeploymentSpec) -> dict[str, int]:

@@ -104,3 +104,14 @@ def test_a_usable_kubeconfig_passes_without_contacting_the_server(tmp_path: Path
     )
     assert cluster_problem(str(config), None) is None
     assert "context" in (cluster_problem(str(config), "nope") or "")
+
+
+def test_the_kubectl_commands_say_in_one_line_what_is_wrong_with_the_kubeconfig(tmp_path: Path) -> None:
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    for args in (["status", "chat"], ["pause", "chat"]):
+        result = subprocess.run(
+            ["bellwether", *args, "--kubeconfig", str(broken)], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.strip().startswith("error: cannot use kubeconfig") and "current-context" in result.stderr
