@@ -7,6 +7,7 @@ with a Successful measurement of every metric in every region.
 
 from __future__ import annotations
 
+from bellwether.api.reasons import Reason
 from bellwether.api.units import parse_duration
 from bellwether.rollout.due import references
 from bellwether.rollout.judging import reset, weigh
@@ -43,7 +44,7 @@ def bake(work: Work) -> None:
         finish_bake(work, "BakeSucceeded", f"{st.stable_revision} baked for {work.spec.rollout.bake_time}")
 
 
-def finish_bake(work: Work, reason: str | None = None, message: str = "") -> None:
+def finish_bake(work: Work, reason: Reason | None = None, message: str = "") -> None:
     """The baked revision stays; the one before it is only history now."""
     p = work.status.progress
     p.bake_started_at = None

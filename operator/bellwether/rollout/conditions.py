@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 from bellwether.api import Condition, ModelDeploymentStatus, RegionStatus
+from bellwether.api.reasons import Reason
 from bellwether.api.status import ConditionType
 
 
@@ -13,7 +14,7 @@ def set_condition(
     conditions: list[Condition],
     type_: ConditionType,
     status: Literal["True", "False", "Unknown"],
-    reason: str,
+    reason: Reason,
     message: str,
     now: str,
     generation: int,
@@ -32,7 +33,7 @@ def set_condition(
 
 
 def degraded(
-    status: ModelDeploymentStatus, reason: str, message: str, generation: int, now: str
+    status: ModelDeploymentStatus, reason: Reason, message: str, generation: int, now: str
 ) -> ModelDeploymentStatus:
     """`status` with Degraded=True for `reason`: what the operator could not do, in people's words."""
     return status.model_copy(

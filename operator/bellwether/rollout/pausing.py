@@ -8,9 +8,10 @@ inconclusive count.
 
 from __future__ import annotations
 
+from bellwether.api.reasons import Reason
 from bellwether.rollout.state import Work
 
-INCONCLUSIVE = "InconclusiveAnalysis"
+INCONCLUSIVE: Reason = "InconclusiveAnalysis"
 
 
 def paused(work: Work) -> bool:

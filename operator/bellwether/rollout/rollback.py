@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bellwether.api import HistoryEntry, Template
+from bellwether.api.reasons import Reason
 from bellwether.api.status import HISTORY_TEMPLATES, MAX_HISTORY
 from bellwether.api.units import parse_duration
 from bellwether.rollout.judging import reset
@@ -44,7 +45,7 @@ def start_canary(work: Work, revision: str, template: Template) -> None:
     _forget_waits(work)
 
 
-def roll_back(work: Work, reason: str, message: str) -> None:
+def roll_back(work: Work, reason: Reason, message: str) -> None:
     """Remove the canary everywhere it reached; every region returns to the stable revision."""
     st = work.status
     p = st.progress
@@ -87,7 +88,7 @@ def promote_fully(work: Work, revision: str, template: Template) -> None:
     work.emit("Normal", "Promoted", f"{revision} promoted in every region" + (", baking" if baking else ""))
 
 
-def revert_bake(work: Work, reason: str, message: str) -> None:
+def revert_bake(work: Work, reason: Reason, message: str) -> None:
     """A failed (or aborted) bake: the previous revision (from history) becomes stable again."""
     st = work.status
     p = st.progress

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict
 
 from bellwether.api import ModelDeploymentSpec, ModelDeploymentStatus, Progress
+from bellwether.api.reasons import Reason
 from bellwether.rollout.clock import stamp
 from bellwether.rollout.types import Event, Observations
 
@@ -53,11 +54,11 @@ class Work:
     now: datetime
     events: list[Event] = field(default_factory=list)
     waiting_on_pods: bool = False
-    degraded: tuple[str, str] | None = None  # (reason, message) when a settled revision is not fully serving
+    degraded: tuple[Reason, str] | None = None  # (reason, message) when a settled revision is not fully serving
 
     @property
     def stamp(self) -> str:
         return stamp(self.now)
 
-    def emit(self, type_: Literal["Normal", "Warning"], reason: str, message: str) -> None:
+    def emit(self, type_: Literal["Normal", "Warning"], reason: Reason, message: str) -> None:
         self.events.append(Event(type_, reason, message))

@@ -7,6 +7,7 @@ become ready, measurements arrive or a command is given.
 
 from __future__ import annotations
 
+from bellwether.api.reasons import Reason
 from bellwether.api.spec import StepAnalysis
 from bellwether.api.units import format_duration, parse_duration
 from bellwether.rollout.clock import elapsed
@@ -108,7 +109,7 @@ def _wait_for_pods(work: Work, regions: list[str], weight: int) -> bool:
         return True
     work.waiting_on_pods = True
     if failing is not None and elapsed(p.pods_failing_since, work.now) >= CONFIRM_SECONDS:
-        reason = "PodsFailing" if failing.startswith("canary pods failing") else "Unschedulable"
+        reason: Reason = "PodsFailing" if failing.startswith("canary pods failing") else "Unschedulable"
         roll_back(work, reason, f"{failing} (reported by Kubernetes since {p.pods_failing_since})")
         return False
     deadline = parse_duration(work.spec.rollout.progress_deadline)

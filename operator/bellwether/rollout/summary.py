@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bellwether.api import RegionStatus
+from bellwether.api.reasons import Reason, as_reason
 from bellwether.api.status import RegionPhase
 from bellwether.api.units import parse_duration
 from bellwether.rollout.clock import elapsed
@@ -159,8 +160,8 @@ def summarise(work: Work, waiting: str | None, plans: Sequence[RegionPlan]) -> N
         gen,
     )
     moving = st.phase in ("Progressing", "Paused")
-    progressing_reason = {
-        "Paused": st.progress.paused_reason or "Paused",
+    progressing_reason: Reason = {
+        "Paused": as_reason(st.progress.paused_reason, "Paused"),
         "RolledBack": "RolledBack",
         "Progressing": "RolloutInProgress",
         "Degraded": "Degraded",
@@ -169,8 +170,8 @@ def summarise(work: Work, waiting: str | None, plans: Sequence[RegionPlan]) -> N
         conditions, "Progressing", "True" if moving else "False", progressing_reason, st.message or "", now, gen
     )
     if st.phase == "RolledBack":
-        degraded: tuple[str, str] | None = (
-            st.progress.rollback_reason or "RolledBack",
+        degraded: tuple[Reason, str] | None = (
+            as_reason(st.progress.rollback_reason, "RolledBack"),
             st.progress.rollback_message or "",
         )
     else:

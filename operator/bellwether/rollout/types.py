@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bellwether.api import Measurement, ModelDeploymentStatus, Template
+from bellwether.api.reasons import Reason
 
 Role = Literal["stable", "canary"]
 CommandAction = Literal["pause", "resume", "promote", "promote-full", "abort", "retry"]
@@ -111,7 +112,7 @@ class RegionPlan:
 @dataclass(frozen=True)
 class Event:
     type: Literal["Normal", "Warning"]
-    reason: str
+    reason: Reason
     message: str
 
 
