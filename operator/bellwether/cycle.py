@@ -33,6 +33,7 @@ from bellwether import rollout
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, parse_spec
 from bellwether.api.spec import Region
 from bellwether.render import objects_for_region
+from bellwether.render.routers import router_of
 from bellwether.render.serving import Seen, serving_changes
 from bellwether.rollout.commands import read_command
 from bellwether.rollout.conditions import invalid_spec, with_errors
@@ -272,7 +273,7 @@ async def _apply(
     """Every region's plan at once (a slow region delays no other); regions that could not be observed
     are left alone. Returns why each failure failed."""
     meta = obj["metadata"]
-    routed_by_pods = spec.traffic.router == "replicas"
+    routed_by_pods = router_of(spec).by_pods
 
     async def one(plan: RegionPlan) -> str | None:
         found = seen[plan.region]

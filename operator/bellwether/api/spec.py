@@ -229,12 +229,17 @@ class Traffic(Wire):
     )
     router: Literal["replicas", "gatewayAPI", "istio"] = Field(
         default="replicas",
-        description="How traffic is split: replicas (by pod counts), gatewayAPI (HTTPRoute weights), istio.",
+        description="How traffic is split: replicas (which ready pods serve), gatewayAPI (HTTPRoute weights), istio.",
     )
     gateway_api: GatewayAPIRouting | None = Field(
         default=None, alias="gatewayAPI", description="Required with router gatewayAPI."
     )
     istio: IstioRouting | None = Field(default=None, description="Required with router istio.")
+
+    @property
+    def by_pods(self) -> bool:
+        """The split is which ready pods serve, not a route's weights (render/routers.py has the rest)."""
+        return self.router == "replicas"
 
     @model_validator(mode="after")
     def _router_config(self) -> Traffic:

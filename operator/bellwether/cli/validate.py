@@ -21,12 +21,13 @@ from bellwether.api.spec import ModelDeploymentSpec
 from bellwether.cli.admission import admission, belongs_to_us
 from bellwether.cli.manifests import STDIN, Document, ManifestError, read, sources
 from bellwether.cli.promql import query_problems
+from bellwether.render.routers import router_of
 from bellwether.rollout.replicas import unmet_weights
 
 
 def weight_notes(spec: ModelDeploymentSpec) -> list[str]:
     """The step weights the `replicas` router can only approximate with the spec's replica counts."""
-    if spec.traffic.router != "replicas":
+    if not router_of(spec).by_pods:
         return []
     weights = [s.set_weight for s in spec.rollout.steps if s.set_weight is not None and s.set_weight < 100]
     return unmet_weights(weights, [(r.name, r.replicas) for r in spec.regions], spec.rollout.max_surge)

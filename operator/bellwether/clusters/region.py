@@ -23,14 +23,10 @@ from typing import Any
 
 from bellwether.clusters.client import KINDS, ApiError, KubeClient, path_for
 from bellwether.render import names
+from bellwether.render.routers import ROUTE_KINDS, ROUTERS
 from bellwether.render.serving import PodView, Seen, pod_view, serving_patch
 from bellwether.rollout.types import RegionObservation, RevisionPods
 
-ROUTE_KINDS = {"gatewayAPI": "HTTPRoute", "istio": "VirtualService"}
-ROUTE_CRDS = {
-    "HTTPRoute": "the Gateway API CRDs (gateway.networking.k8s.io/v1)",
-    "VirtualService": "Istio (networking.istio.io/v1)",
-}
 # Waiting reasons that mean a pod will not become ready by itself.
 STUCK = {
     "ErrImagePull",
@@ -85,7 +81,7 @@ async def ensure_kind_served(client: KubeClient, kind: str, region: str) -> None
     served = {r.get("name") for r in (found or {}).get("resources", [])}
     if plural not in served:
         raise RouteNotInstalled(
-            f"region {region}: {kind} is not served by the cluster; install {ROUTE_CRDS[kind]} "
+            f"region {region}: {kind} is not served by the cluster; install {ROUTE_KINDS[kind].install} "
             f"or use traffic.router: replicas"
         )
     client.served_kinds.add(kind)
@@ -113,7 +109,7 @@ async def apply_region(
     `resync_slot` are skipped (steady state costs no writes) unless `observed` shows their Deployment
     missing or resized.
     """
-    route_kind = ROUTE_KINDS.get(router)
+    route_kind = ROUTERS[router].route_kind
     if route_kind and any(o["kind"] == route_kind for o in objects):
         await ensure_kind_served(client, route_kind, region)
     now = time.monotonic()
@@ -197,7 +193,7 @@ async def _prune(
         try:
             return await client.list(kind, namespace, selector)
         except ApiError as e:
-            if e.status == 404 and kind in ROUTE_CRDS:
+            if e.status == 404 and kind in ROUTE_KINDS:
                 return []  # a route kind that is not installed has nothing of ours
             raise
 
@@ -258,28 +254,12 @@ def _settled(dep: Mapping[str, Any]) -> bool:
     return desired == ready == total and not status.get("unavailableReplicas")
 
 
-def _route_weights(route: Mapping[str, Any], kind: str, by_name: Mapping[str, str]) -> dict[str, int]:
-    spec = route.get("spec") or {}
-    out: dict[str, int] = {}
-    if kind == "HTTPRoute":
-        for rule in spec.get("rules") or []:
-            for ref in rule.get("backendRefs") or []:
-                if ref.get("name") in by_name:
-                    out[by_name[ref["name"]]] = int(ref.get("weight", 1))
-    else:
-        for http in spec.get("http") or []:
-            for dest in http.get("route") or []:
-                host = str((dest.get("destination") or {}).get("host", "")).split(".")[0]
-                if host in by_name:
-                    out[by_name[host]] = int(dest.get("weight", 0))
-    return out
-
-
 async def observe_region(client: KubeClient, *, name: str, region: str, namespace: str, router: str) -> Seen:
     """Ready / serving / unavailable / unschedulable replicas per revision, problems, current weights."""
     selector = names.owner_selector(name, region)
     deployments = await client.list("Deployment", namespace, selector)
-    route_kind = ROUTE_KINDS.get(router)
+    route = ROUTERS[router]
+    route_kind = route.route_kind
     # With a route, pods only tell why replicas are missing: when every Deployment has all it wants
     # ready, skip them (half the reads of a steady region). The replicas router needs them: which pods
     # serve is decided pod by pod.
@@ -297,13 +277,13 @@ async def observe_region(client: KubeClient, *, name: str, region: str, namespac
     weights: dict[str, int] = {}
     if route_kind:
         try:
-            route = await client.get(route_kind, namespace, names.serving_name(name, region))
+            found = await client.get(route_kind, namespace, names.serving_name(name, region))
         except ApiError as e:
             if e.status != 404:
                 raise
-            route = None
-        if route is not None:
-            weights = _route_weights(route, route_kind, by_name)
+            found = None
+        if found is not None:
+            weights = route.weights(found, by_name)
     else:
         total = sum(p.serving for p in revisions.values())
         if total:

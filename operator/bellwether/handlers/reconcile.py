@@ -39,10 +39,11 @@ from bellwether.clusters import (
     delete_region,
     observe_region,
 )
-from bellwether.clusters.region import ROUTE_KINDS, ensure_kind_served
+from bellwether.clusters.region import ensure_kind_served
 from bellwether.handlers import metrics
 from bellwether.handlers.status import merge_patch
 from bellwether.render import region_namespace
+from bellwether.render.routers import router_of
 from bellwether.render.serving import Seen
 from bellwether.rollout.commands import COMMAND_ANNOTATION
 from bellwether.rollout.types import AnalysisRequest, RegionObservation, RegionPlan
@@ -128,7 +129,7 @@ class KubeRegions:
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         try:
             client = await self.ctx.clusters.for_region(namespace, region)
-            route_kind = ROUTE_KINDS.get(spec.traffic.router)
+            route_kind = router_of(spec).route_kind
             if route_kind:
                 await ensure_kind_served(client, route_kind, region.name)
             seen = await observe_region(

@@ -11,7 +11,7 @@ from typing import Any
 
 from bellwether.api import API_VERSION, KIND, ModelDeploymentSpec
 from bellwether.render import names
-from bellwether.render.routes import http_route, virtual_service
+from bellwether.render.routers import router_of
 from bellwether.render.workload import deployment, revision_service, serving_service
 from bellwether.rollout.types import RegionPlan
 
@@ -65,10 +65,9 @@ def _objects(name: str, namespace: str, spec: ModelDeploymentSpec, plan: RegionP
         out.append(revision_service(name, ns, plan.region, rev))
     if plan.revisions:
         out.append(serving_service(name, ns, plan.region, plan.revisions[0].template.runtime.port))
-    if spec.traffic.router == "gatewayAPI" and plan.revisions:
-        out.append(http_route(name, ns, spec, plan))
-    elif spec.traffic.router == "istio" and plan.revisions:
-        out.append(virtual_service(name, ns, spec, plan))
+    route = router_of(spec).render
+    if route is not None and plan.revisions:
+        out.append(route(name, ns, spec, plan))
     return out
 
 

@@ -6,6 +6,7 @@ canary so the pods can carry their share.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bellwether.api import ModelDeploymentSpec
@@ -80,3 +81,24 @@ def virtual_service(name: str, namespace: str, spec: ModelDeploymentSpec, plan: 
         },
         "spec": vs_spec,
     }
+
+
+def http_route_weights(route: Mapping[str, Any], by_name: Mapping[str, str]) -> dict[str, int]:
+    """Revision -> weight in an HTTPRoute, given the revision of each backend Service's name."""
+    out: dict[str, int] = {}
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        for ref in rule.get("backendRefs") or []:
+            if ref.get("name") in by_name:
+                out[by_name[ref["name"]]] = int(ref.get("weight", 1))
+    return out
+
+
+def virtual_service_weights(route: Mapping[str, Any], by_name: Mapping[str, str]) -> dict[str, int]:
+    """Revision -> weight in a VirtualService (destinations name Services by host)."""
+    out: dict[str, int] = {}
+    for http in (route.get("spec") or {}).get("http") or []:
+        for dest in http.get("route") or []:
+            host = str((dest.get("destination") or {}).get("host", "")).split(".")[0]
+            if host in by_name:
+                out[by_name[host]] = int(dest.get("weight", 0))
+    return out

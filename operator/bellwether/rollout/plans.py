@@ -77,7 +77,7 @@ def _split(
     stable_n, canary_n = split(replicas, weight, spec.rollout.max_surge, have)
     if stable is None or stable_template is None:
         stable_n = stable_ready = 0
-    if spec.traffic.router == "replicas":
+    if spec.traffic.by_pods:
         a, b = best_split(weight, min(stable_ready, stable_n), min(have, canary_n), replicas)
         share = share_of(a, b) if a + b else 0
         canary_serving: int | None = None if weight >= 100 and a == 0 else b

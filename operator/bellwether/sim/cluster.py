@@ -41,6 +41,7 @@ from typing import Any, Literal, TypeVar
 
 from bellwether.api.units import resolve_int_or_percent
 from bellwether.render import names
+from bellwether.render.routers import ROUTE_KINDS as ROUTE_KIND_ROUTERS
 from bellwether.render.serving import SERVING_COST, PodView
 from bellwether.rollout.types import RegionObservation, RevisionPods
 
@@ -52,7 +53,7 @@ ROLE_LABEL = names.ROLE
 SERVING_LABEL = names.SERVING
 DELETION_COST = names.DELETION_COST
 TEMPLATE_HASH_LABEL = "pod-template-hash"
-ROUTE_KINDS = ("HTTPRoute", "VirtualService")
+ROUTE_KINDS = tuple(ROUTE_KIND_ROUTERS)
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet of Kubernetes' generated names (no vowels)
 _MAX_PASSES = 1000  # controller passes per reconcile; a fixed point comes long before
 _T = TypeVar("_T")

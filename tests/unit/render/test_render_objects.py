@@ -331,3 +331,21 @@ def test_names_are_deterministic_valid_and_distinct(name: str) -> None:
     assert a != b
     assert len(a) <= 63 and a[-1].isalnum() and a[0].isalnum()
     assert len(fit(name)) <= 63
+
+
+def test_every_router_the_api_accepts_has_one_entry_and_agrees_with_the_engine() -> None:
+    from typing import get_args
+
+    from bellwether.api.spec import Traffic
+    from bellwether.render.routers import ROUTERS
+
+    accepted = get_args(Traffic.model_fields["router"].annotation)
+    assert set(ROUTERS) == set(accepted)
+    for name, router in ROUTERS.items():
+        config = {
+            "gatewayAPI": {"gatewayAPI": {"parentRefs": [{"name": "gw"}]}},
+            "istio": {"istio": {"hosts": ["h"]}},
+        }.get(name, {})
+        traffic = Traffic.model_validate({"router": name, **config})
+        assert router.by_pods == traffic.by_pods
+        assert (router.route_kind is None) == (router.render is None) == (router.read is None)
