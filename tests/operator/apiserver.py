@@ -5,7 +5,16 @@ resourceVersion), POST, PATCH (merge, strategic-as-merge, JSON patch, server-sid
 managers), DELETE with finalizers and deletionTimestamp, the status subresource, resourceVersion and
 generation bumps on spec changes, optimistic concurrency (a `metadata.resourceVersion` in a patch is a
 precondition), and garbage collection by ownerReferences. Tests read and change objects through its
-methods, the way a controller or kubelet would.
+methods, the way a controller or kubelet would; `controllers.py` plays kube-controller-manager, the
+scheduler and the kubelets against it.
+
+Deletion follows the API server and the garbage collector (kubernetes.io/docs/concepts/architecture/
+garbage-collection, pkg/controller/garbagecollector): `propagationPolicy` Background (the default) removes
+the object at once and its dependents after it; Foreground leaves it "deletion in progress", with a
+`deletionTimestamp` and the `foregroundDeletion` finalizer, until every dependent blocking it
+(`blockOwnerDeletion`) is gone; Orphan strips the dependents' owner references. A pod bound to a node is
+deleted gracefully: it stays, terminating, for `pod_grace` seconds (or the request's
+`gracePeriodSeconds`) until its kubelet finishes it; an unbound pod goes at once.
 
 Faults are injected at the HTTP level, where the operator would meet them: `Fault`s answer matching
 requests with an error (409, 429 with Retry-After, 500), late, or not at all (the connection drops);
@@ -16,15 +25,17 @@ before it is served, which the crash tests use to kill the operator at a precise
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import copy
 import datetime
 import itertools
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from aiohttp import web
@@ -50,7 +61,10 @@ CORE = [
     Resource("", "v1", "services", "Service", status=True),
     Resource("", "v1", "secrets", "Secret"),
     Resource("", "v1", "events", "Event"),
+    Resource("", "v1", "nodes", "Node", namespaced=False, status=True),
     Resource("apps", "v1", "deployments", "Deployment", status=True),
+    Resource("apps", "v1", "replicasets", "ReplicaSet", status=True),
+    Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False),
 ]
 MODEL_DEPLOYMENTS = Resource("bellwether.dev", "v1alpha1", "modeldeployments", "ModelDeployment", status=True)
@@ -62,6 +76,8 @@ Key = tuple[str, str | None, str]  # (plural, namespace, name)
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 DROPPED = "Connection dropped"
+FOREGROUND = "foregroundDeletion"  # the finalizer of an object whose dependents go first
+MAX_GENERATED_NAME = 58  # generateName prefixes are cut to this, leaving room for 5 random characters
 
 
 @dataclass
@@ -106,8 +122,15 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _now(offset: float = 0.0) -> str:
+    at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=offset)
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def owner_uids(obj: dict[str, Any], blocking: bool = False) -> set[str]:
+    """The uids of an object's owners (only those it keeps from being deleted first, with `blocking`)."""
+    refs = obj["metadata"].get("ownerReferences") or []
+    return {r["uid"] for r in refs if r.get("uid") and (not blocking or r.get("blockOwnerDeletion"))}
 
 
 def merge(target: Any, patch: Any) -> Any:
@@ -186,7 +209,7 @@ class ApiServer:
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, content type)
     answers: list[tuple[float, str, str, int]] = field(default_factory=list)  # (loop time, method, path, status)
     url: str = ""
-    _log: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # (rv, type, object)
+    _log: list[tuple[int, str, dict[str, Any], float]] = field(default_factory=list)  # (rv, type, object, when)
     _rv: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _last_rv: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -196,6 +219,10 @@ class ApiServer:
     # Called with (method, path) before a write is served; returning False drops the request unserved.
     on_write: Callable[[str, str], bool] | None = None
     expired_before: int = 0  # watches from a resourceVersion older than this get 410 Gone
+    running: ClassVar[builtins.list[ApiServer]] = []  # every stand-in started and not yet stopped
+    pod_grace: float = 0.0  # seconds a deleted pod bound to a node stays terminating (0: gone at once)
+    born: dict[str, float] = field(default_factory=dict)  # uid -> when it was created (time.monotonic)
+    grace_until: dict[Key, float] = field(default_factory=dict)  # terminating pod -> when its kubelet ends it
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -208,12 +235,15 @@ class ApiServer:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self.url = f"http://127.0.0.1:{port}"
+        ApiServer.running.append(self)
         return self.url
 
     async def stop(self) -> None:
         """Stop serving; open watch streams end at once (a real server would close them too)."""
         for task in list(self._watches):
             task.cancel()
+        if self in ApiServer.running:
+            ApiServer.running.remove(self)
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -230,7 +260,14 @@ class ApiServer:
     def changes(self, plural: str) -> list[tuple[int, str, dict[str, Any]]]:
         """Every change to objects of `plural`, in order: (resourceVersion, ADDED|MODIFIED|DELETED, object)."""
         kind = self.resource(plural).kind
-        return [(rv, t, o) for rv, t, o in self._log if o.get("kind") == kind]
+        return [(rv, t, o) for rv, t, o, _ in self._log if o.get("kind") == kind]
+
+    def history(self, *plurals: str) -> builtins.list[tuple[float, int, str, dict[str, Any]]]:
+        """Every change to objects of these kinds, in order, with when it happened (time.monotonic, the
+        clock every stand-in shares, so histories of two clusters can be put side by side):
+        (when, resourceVersion, ADDED|MODIFIED|DELETED, object)."""
+        kinds = {self.resource(p).kind for p in plurals}
+        return [(at, rv, t, o) for rv, t, o, at in self._log if o.get("kind") in kinds]
 
     def kubeconfig(self, namespace: str = "default") -> dict[str, Any]:
         return {
@@ -278,14 +315,28 @@ class ApiServer:
             out = await self._update(res, (plural, namespace, name), lambda o: merge(o, {"status": status}), "status")
         return out
 
-    async def delete(self, plural: str, namespace: str | None, name: str) -> None:
-        await self._delete(self.resource(plural), (plural, namespace, name))
+    async def delete(
+        self,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        propagation: str = "Background",
+        grace: float | None = None,
+    ) -> None:
+        await self._delete(self.resource(plural), (plural, namespace, name), propagation, grace)
+
+    async def finish(self, plural: str, namespace: str | None, name: str) -> None:
+        """What a kubelet does once a terminating pod's containers stopped: the pod is removed."""
+        key = (plural, namespace, name)
+        if key in self.objects:
+            await self._remove(key)
 
     # -- state changes ------------------------------------------------------------------------------
 
     async def _emit(self, kind: str, obj: dict[str, Any]) -> None:
         async with self._changed:
-            self._log.append((int(obj["metadata"]["resourceVersion"]), kind, copy.deepcopy(obj)))
+            rv = int(obj["metadata"]["resourceVersion"])
+            self._log.append((rv, kind, copy.deepcopy(obj), time.monotonic()))
             self._changed.notify_all()
 
     def _bump(self, obj: dict[str, Any]) -> None:
@@ -298,7 +349,7 @@ class ApiServer:
         if not meta.get("name"):
             if not meta.get("generateName"):
                 raise ApiError(422, "Invalid", "metadata.name: Required value")
-            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            meta["name"] = meta["generateName"][:MAX_GENERATED_NAME] + uuid.uuid4().hex[:5]
         key = (res.plural, namespace, meta["name"])
         if key in self.objects:
             raise ApiError(409, "AlreadyExists", f'{res.plural} "{meta["name"]}" already exists')
@@ -308,6 +359,7 @@ class ApiServer:
         obj["apiVersion"], obj["kind"] = res.api_version, res.kind
         self._bump(obj)
         self.objects[key] = obj
+        self.born[meta["uid"]] = time.monotonic()
         await self._emit("ADDED", obj)
         return obj
 
@@ -335,37 +387,106 @@ class ApiServer:
             new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
         self._bump(new)
         self.objects[key] = new
-        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
+        gone = new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers")
+        if gone and key not in self.grace_until:  # a terminating pod stays until its kubelet ends it
             await self._remove(key)
         else:
             await self._emit("MODIFIED", new)
         return new
 
-    async def _delete(self, res: Resource, key: Key) -> dict[str, Any]:
+    async def _delete(
+        self, res: Resource, key: Key, propagation: str = "Background", grace: float | None = None
+    ) -> dict[str, Any]:
         obj = self.objects.get(key)
         if obj is None:
             raise ApiError(404, "NotFound", f'{res.plural} "{key[2]}" not found')
-        if obj["metadata"].get("finalizers"):
-            if not obj["metadata"].get("deletionTimestamp"):
-                obj = copy.deepcopy(obj)
-                obj["metadata"]["deletionTimestamp"] = _now()
-                self._bump(obj)
-                self.objects[key] = obj
-                await self._emit("MODIFIED", obj)
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp"):  # already being deleted: a pod's grace may only get shorter
+            if key in self.grace_until and grace is not None:
+                self.grace_until[key] = min(self.grace_until[key], time.monotonic() + grace)
+                if grace <= 0:
+                    await self._remove(key)
             return obj
-        await self._remove(key)
-        return obj
+        finalizers = list(meta.get("finalizers") or [])
+        if propagation == "Orphan":
+            await self._orphan(meta["uid"])
+        elif propagation == "Foreground" and self._dependents(meta["uid"]) and FOREGROUND not in finalizers:
+            finalizers.append(FOREGROUND)
+        grace = self.pod_grace if grace is None else grace
+        graceful = res.plural == "pods" and grace > 0 and (obj.get("spec") or {}).get("nodeName")
+        terminal = (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+        if not finalizers and not (graceful and not terminal):
+            await self._remove(key)
+            return obj
+        obj = copy.deepcopy(obj)
+        obj["metadata"]["deletionTimestamp"] = _now(grace if graceful else 0.0)
+        if graceful:
+            obj["metadata"]["deletionGracePeriodSeconds"] = int(grace) if float(grace).is_integer() else grace
+            self.grace_until[key] = time.monotonic() + grace
+        if finalizers:
+            obj["metadata"]["finalizers"] = finalizers
+        self._bump(obj)
+        self.objects[key] = obj
+        await self._emit("MODIFIED", obj)
+        if FOREGROUND in finalizers:  # the garbage collector deletes the dependents first
+            for child_key in self._dependents(meta["uid"]):
+                child = self.objects.get(child_key)
+                if child is not None and not child["metadata"].get("deletionTimestamp"):
+                    policy = "Foreground" if self._dependents(child["metadata"]["uid"]) else "Background"
+                    await self._delete(self.resource(child_key[0]), child_key, policy)
+            await self._release(key)
+        return self.objects.get(key, obj)
+
+    def _dependents(self, uid: str, blocking: bool = False) -> builtins.list[Key]:
+        return [k for k, o in self.objects.items() if uid in owner_uids(o, blocking)]
+
+    async def _orphan(self, uid: str) -> None:
+        for child_key in self._dependents(uid):
+            child = copy.deepcopy(self.objects[child_key])
+            refs = [r for r in child["metadata"]["ownerReferences"] if r.get("uid") != uid]
+            child["metadata"]["ownerReferences"] = refs
+            if not refs:
+                child["metadata"].pop("ownerReferences")
+            self._bump(child)
+            self.objects[child_key] = child
+            await self._emit("MODIFIED", child)
+
+    async def _release(self, key: Key) -> None:
+        """Foreground deletion: once no dependent blocks the owner any more, its finalizer goes."""
+        obj = self.objects.get(key)
+        if obj is None or FOREGROUND not in (obj["metadata"].get("finalizers") or []):
+            return
+        if self._dependents(obj["metadata"]["uid"], blocking=True):
+            return
+        obj = copy.deepcopy(obj)
+        obj["metadata"]["finalizers"] = [f for f in obj["metadata"]["finalizers"] if f != FOREGROUND]
+        if not obj["metadata"]["finalizers"]:
+            obj["metadata"].pop("finalizers")
+            self.objects[key] = obj
+            await self._remove(key)
+            return
+        self._bump(obj)
+        self.objects[key] = obj
+        await self._emit("MODIFIED", obj)
 
     async def _remove(self, key: Key) -> None:
         obj = self.objects.pop(key)
         self.applied = {k: v for k, v in self.applied.items() if k[0] != key}
+        self.grace_until.pop(key, None)
         self._bump(obj)
         await self._emit("DELETED", obj)
         uid = obj["metadata"]["uid"]
-        for child_key, child in list(self.objects.items()):  # the garbage collector
-            owned = any(ref.get("uid") == uid for ref in child["metadata"].get("ownerReferences") or [])
-            if owned and child_key in self.objects:
-                await self._delete(self.resource(child_key[0]), child_key)
+        for child_key in self._dependents(uid):  # the garbage collector: dependents left with no owner
+            child = self.objects.get(child_key)
+            if child is None:
+                continue
+            alive = {o["metadata"]["uid"] for o in self.objects.values()} & owner_uids(child)
+            if not alive:
+                policy = "Foreground" if FOREGROUND in (child["metadata"].get("finalizers") or []) else "Background"
+                await self._delete(self.resource(child_key[0]), child_key, policy)
+        for owner_key, owner in list(self.objects.items()):  # owners waiting for their dependents
+            if owner["metadata"]["uid"] in owner_uids(obj):
+                await self._release(owner_key)
 
     # -- HTTP -----------------------------------------------------------------------------------------
 
@@ -453,7 +574,11 @@ class ApiServer:
                 raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found')
             return web.json_response(self.objects[key])
         if request.method == "DELETE":
-            return web.json_response(await self._delete(res, key))
+            options = json.loads(await request.text() or "{}")
+            propagation = request.query.get("propagationPolicy") or options.get("propagationPolicy") or "Background"
+            grace = request.query.get("gracePeriodSeconds", options.get("gracePeriodSeconds"))
+            deleted = await self._delete(res, key, propagation, None if grace is None else float(grace))
+            return web.json_response(deleted)
         if request.method == "PATCH":
             return web.json_response(await self._patch(request, res, key, sub))
         raise ApiError(405, "MethodNotAllowed", request.method)
@@ -538,7 +663,7 @@ class ApiServer:
             position = 0
             while True:
                 while position < len(self._log):
-                    rv, kind, obj = self._log[position]
+                    rv, kind, obj, _ = self._log[position]
                     position += 1
                     if rv > seen and wanted(obj):
                         yield kind, obj

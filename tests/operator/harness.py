@@ -1,21 +1,25 @@
-"""The pieces around the operator under test: the real `bellwether run` process, a kubelet stand-in
-that makes Deployments ready, and a waiting helper."""
+"""The pieces around the operator under test: the real `bellwether run` process, the stand-in of a
+cluster's control plane (controllers, scheduler, kubelets), what backs a Service, and a waiting helper."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import traceback
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from apiserver import ApiServer
+from controllers import ControlPlane, GpuPool
+
+REVISION_LABEL = "bellwether.dev/revision"
 
 T = TypeVar("T")
 
@@ -98,47 +102,43 @@ class OperatorProcess:
 
 
 class Kubelet:
-    """Plays the Deployment controller and kubelets of some clusters: every Deployment's pods become
-    ready (unless the cluster is told to hold them back), `delay` seconds after a scale-up; pods of a
-    scale-down stop being ready at once."""
+    """Plays the control plane of some clusters (`controllers.py`): the Deployment and ReplicaSet
+    controllers roll each Deployment's pods by its strategy, the scheduler binds them (to GPU nodes when
+    the cluster has a `GpuPool`), kubelets make them ready `delay` seconds after they are bound (never,
+    while the cluster is held), and the EndpointSlice controller puts the selected ready pods behind each
+    Service. Deleted pods stay terminating for `grace` seconds (default 0: gone at once)."""
 
-    def __init__(self, *servers: ApiServer, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        *servers: ApiServer,
+        delay: float = 0.0,
+        grace: float | None = None,
+        gpus: dict[str, GpuPool] | None = None,
+    ) -> None:
         self.servers = servers
         self.delay = delay
         self.hold: set[str] = set()  # names of servers whose pods never become ready
+        self.planes = {s.name: ControlPlane(s) for s in servers}
+        for name, pool in (gpus or {}).items():
+            self.planes[name].pool = pool
+        if grace is not None:
+            for server in servers:
+                server.pod_grace = grace
+        self.errors: list[BaseException] = []
         self._task: asyncio.Task[None] | None = None
-        self._since: dict[tuple[str, str], tuple[int, float]] = {}  # (server, uid) -> (replicas, seen at)
 
-    def _due(self, server: ApiServer, dep: dict[str, Any], want: int) -> bool:
-        ready = int((dep.get("status") or {}).get("readyReplicas") or 0)
-        if want <= ready or self.delay <= 0:
-            return True
-        now = asyncio.get_running_loop().time()
-        key = (server.name, dep["metadata"]["uid"])
-        if self._since.get(key, (None,))[0] != want:
-            self._since[key] = (want, now)
-        return now - self._since[key][1] >= self.delay
+    def gpus(self, server: ApiServer, pool: GpuPool | None) -> None:
+        """Give a cluster a GPU pool (None: unlimited)."""
+        self.planes[server.name].pool = pool
 
     async def _run(self) -> None:
         while True:
             for server in self.servers:
-                if server.name in self.hold:
-                    continue
-                for dep in server.list("deployments"):
-                    want = int(dep["spec"].get("replicas", 1))
-                    status = dep.get("status") or {}
-                    if status.get("readyReplicas") != want or status.get("replicas") != want:
-                        if not self._due(server, dep, want):
-                            continue
-                        meta = dep["metadata"]
-                        ready = {
-                            "replicas": want,
-                            "readyReplicas": want,
-                            "availableReplicas": want,
-                            "updatedReplicas": want,
-                        }
-                        with contextlib.suppress(KeyError):
-                            await server.patch("deployments", meta["namespace"], meta["name"], {"status": ready})
+                try:
+                    await self.planes[server.name].step(self.delay, server.name in self.hold)
+                except Exception as e:  # a bug in a stand-in must fail the test, not hang it
+                    self.errors.append(e)
+                    traceback.print_exc()
             await asyncio.sleep(0.1)
 
     def __enter__(self) -> Kubelet:
@@ -148,6 +148,47 @@ class Kubelet:
     def __exit__(self, *exc: object) -> None:
         if self._task is not None:
             self._task.cancel()
+        if self.errors and exc[0] is None:
+            raise AssertionError(f"the control plane stand-in failed: {self.errors[0]!r}") from self.errors[0]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A pod behind a Service, as its EndpointSlices say."""
+
+    pod: str
+    uid: str
+    revision: str | None  # the pod's bellwether.dev/revision label
+    ready: bool
+    serving: bool
+    terminating: bool
+
+
+def backends(server: ApiServer, namespace: str, service: str, *, ready: bool = True) -> list[Backend]:
+    """Which pods back `service` right now: the endpoints of its EndpointSlices (whoever wrote them),
+    only those ready for traffic unless `ready` is False."""
+    pods = {p["metadata"]["uid"]: p for p in server.list("pods", namespace)}
+    out: list[Backend] = []
+    for piece in server.list("endpointslices", namespace, f"kubernetes.io/service-name={service}"):
+        for ep in piece.get("endpoints") or []:
+            ref = ep.get("targetRef") or {}
+            conditions = ep.get("conditions") or {}
+            is_ready = conditions.get("ready") is not False  # unset means ready
+            if ready and not is_ready:
+                continue
+            pod = pods.get(ref.get("uid", ""))
+            revision = ((pod or {}).get("metadata", {}).get("labels") or {}).get(REVISION_LABEL)
+            out.append(
+                Backend(
+                    pod=ref.get("name", ""),
+                    uid=ref.get("uid", ""),
+                    revision=revision,
+                    ready=is_ready,
+                    serving=conditions.get("serving", is_ready) is not False,
+                    terminating=bool(conditions.get("terminating")),
+                )
+            )
+    return sorted(out, key=lambda b: b.pod)
 
 
 async def eventually(
