@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from invariants import over_cap, replaced_pods, rollback_leaks, untrue_shares
+from sim_invariants import over_cap, replaced_pods, rollback_leaks, untrue_shares
 
 from bellwether.api import ModelDeploymentSpec, parse, revision_of, template_of
 from bellwether.sim.fleet import Behaviour

@@ -5,7 +5,7 @@ interval, and a promotion that keeps the pods which served."""
 from __future__ import annotations
 
 import pytest
-from invariants import cap, lost_served_pods, over_cap, replaced_pods, untrue_shares
+from sim_invariants import cap, lost_served_pods, over_cap, replaced_pods, untrue_shares
 
 from bellwether.api import ModelDeploymentSpec
 from bellwether.sim.play import Outcome, next_revision, roll, start

@@ -201,10 +201,16 @@ class Runner:
             self._note("measurement", line, where, measurements=[m.model_dump(mode="json") for m in ms])
         if (new.wave, new.step) != (old.wave, old.step) and new.canary_revision:
             self._note("step", f"wave {new.wave + 1}, step {new.step + 1}: {new.message or ''}".rstrip(": "))
+        said: list[str] = []
         for ev in decision.events:
+            if ev.reason == "PhaseChanged":
+                continue  # the phase line below says it once
             self._note("event", f"{ev.type} {ev.reason}: {ev.message}", reason=ev.reason, type=ev.type)
+            said.append(ev.message)
         if new.phase != old.phase:
-            message = f"phase {old.phase} → {new.phase}" + (f": {new.message}" if new.message else "")
+            why = (new.message or "").split(": ", 1)[-1]
+            told = bool(why) and any(why in m for m in said)  # a RolledBack Event already gave the reason
+            message = f"phase {old.phase} → {new.phase}" + (f": {new.message}" if new.message and not told else "")
             self._note("phase", message, to=new.phase)
         self._note_traffic(new)
         for name, region in obs.regions.items():
