@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
-from bellwether.api import RegionStatus
+from bellwether.api import Condition, RegionStatus
 from bellwether.api.reasons import Reason, as_reason
 from bellwether.api.status import RegionPhase
 from bellwether.api.units import parse_duration
@@ -114,51 +115,57 @@ def _where(work: Work) -> str:
 
 
 def summarise(work: Work, waiting: str | None, plans: Sequence[RegionPlan]) -> None:
-    spec, st, obs = work.spec, work.status, work.obs
-    target = st.canary_revision or st.stable_revision
-    regions: list[RegionStatus] = []
-    serving = 0
-    available = True
+    spec, st = work.spec, work.status
     shares = {plan.region: _canary_share(plan, st.canary_revision) for plan in plans}
-    for region in spec.regions:
-        seen = obs.regions.get(region.name)
-        visible = seen is not None and seen.reachable
-        stable_ready = ready(obs, region.name, st.stable_revision)
-        canary_ready = ready(obs, region.name, st.canary_revision)
-        if ready(obs, region.name, target) >= region.replicas:
-            serving += 1
-        if stable_ready + canary_ready < region.replicas:
-            available = False
-        message = seen.error if seen is not None and not seen.reachable else None
-        if seen is None:
-            message = "not observed"
-        regions.append(
-            RegionStatus(
-                name=region.name,
-                replicas=region.replicas,
-                stable_ready=stable_ready if visible else None,
-                canary_ready=canary_ready if visible else None,
-                weight=canary_weight_in(spec, st, region.name),
-                share=shares.get(region.name, 0),
-                phase=_region_phase(work, region.name),
-                message=message,
-            )
-        )
+    st.regions = [_region_status(work, region.name, shares.get(region.name, 0)) for region in spec.regions]
+    target = st.canary_revision or st.stable_revision
+    serving = sum(ready(work.obs, r.name, target) >= r.replicas for r in spec.regions)
     st.canary_share = _wave_share(work, shares)
-    st.regions = regions
     st.region_summary = f"{serving}/{len(spec.regions)}"
     st.message = waiting if waiting and st.phase not in ("RolledBack", "Healthy") else _message(work)
-    now, gen = work.stamp, work.obs.generation
-    conditions = st.conditions
-    conditions = set_condition(
-        conditions,
-        "Available",
-        "True" if available else "False",
-        "AllRegionsServing" if available else "ReplicasShort",
-        "every region has its replicas ready" if available else "some regions have fewer ready replicas than asked",
-        now,
-        gen,
+    st.conditions = _conditions(work)
+
+
+def _region_status(work: Work, name: str, share: int) -> RegionStatus:
+    """What people see of a region; ready counts are unknown (unset), never 0, where it cannot be seen."""
+    st, obs = work.status, work.obs
+    seen = obs.regions.get(name)
+    visible = seen is not None and seen.reachable
+    message = seen.error if seen is not None and not seen.reachable else None
+    return RegionStatus(
+        name=name,
+        replicas=work.spec.region(name).replicas,
+        stable_ready=ready(obs, name, st.stable_revision) if visible else None,
+        canary_ready=ready(obs, name, st.canary_revision) if visible else None,
+        weight=canary_weight_in(work.spec, st, name),
+        share=share,
+        phase=_region_phase(work, name),
+        message="not observed" if seen is None else message,
     )
+
+
+def _available(work: Work) -> tuple[Literal["True", "False", "Unknown"], Reason, str]:
+    st, obs = work.status, work.obs
+    unseen = [r.name for r in work.spec.regions if (seen := obs.regions.get(r.name)) is None or not seen.reachable]
+    short = [
+        r.name
+        for r in work.spec.regions
+        if r.name not in unseen
+        and ready(obs, r.name, st.stable_revision) + ready(obs, r.name, st.canary_revision) < r.replicas
+    ]
+    if short:
+        return "False", "ReplicasShort", f"fewer ready replicas than asked in {', '.join(short)}"
+    if unseen:
+        # Its pods keep serving what they served; whether they all still are is not known from here.
+        return "Unknown", "RegionUnreachable", f"cannot see {', '.join(unseen)}; the others have their replicas ready"
+    return "True", "AllRegionsServing", "every region has its replicas ready"
+
+
+def _conditions(work: Work) -> list[Condition]:
+    st = work.status
+    now, gen = work.stamp, work.obs.generation
+    available, reason, says = _available(work)
+    conditions = set_condition(st.conditions, "Available", available, reason, says, now, gen)
     moving = st.phase in ("Progressing", "Paused")
     progressing_reason: Reason = {
         "Paused": as_reason(st.progress.paused_reason, "Paused"),
@@ -169,20 +176,16 @@ def summarise(work: Work, waiting: str | None, plans: Sequence[RegionPlan]) -> N
     conditions = set_condition(
         conditions, "Progressing", "True" if moving else "False", progressing_reason, st.message or "", now, gen
     )
+    degraded: tuple[Reason, str] | None = work.degraded if st.phase == "Degraded" else None
     if st.phase == "RolledBack":
-        degraded: tuple[Reason, str] | None = (
-            as_reason(st.progress.rollback_reason, "RolledBack"),
-            st.progress.rollback_message or "",
-        )
-    else:
-        degraded = work.degraded if st.phase == "Degraded" else None
-    conditions = set_condition(
+        degraded = (as_reason(st.progress.rollback_reason, "RolledBack"), st.progress.rollback_message or "")
+    status: Literal["True", "False"] = "True" if degraded else "False"
+    return set_condition(
         conditions,
         "Degraded",
-        "True" if degraded else "False",
+        status,
         degraded[0] if degraded else "Healthy",
         degraded[1] if degraded else "",
         now,
         gen,
     )
-    st.conditions = conditions

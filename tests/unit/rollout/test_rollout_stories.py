@@ -290,3 +290,13 @@ def test_restart_at_every_step_same_inputs_same_decision_and_replay_changes_noth
         if phase(world) == "Healthy":
             break
     assert phase(world) == "Healthy"
+
+
+def test_a_region_that_cannot_be_seen_is_unknown_not_short() -> None:
+    world = deployed(World(make_spec({"a": 2, "b": 2}, steps=STEPS, waves=[["a", "b"]])))
+    world.unreachable.add("b")
+    world.step()
+    b = next(r for r in world.status.regions if r.name == "b")
+    assert b.stable_ready is None and b.canary_ready is None and b.phase == "Unreachable"
+    status, reason, message = condition(world, "Available")
+    assert (status, reason) == ("Unknown", "RegionUnreachable") and "b" in message
