@@ -155,11 +155,23 @@ def render_status(obj: dict[str, Any]) -> str:
         ]
         headers = ["NAME", "PHASE", "STABLE READY", "CANARY READY", "WEIGHT", "SHARE", "MESSAGE"]
         lines.append(_table(headers, rows))
+    lines += _measurements(status)
+    conditions = status.get("conditions") or []
+    if conditions:
+        lines += ["", "CONDITIONS"]
+        rows = [(c["type"], c["status"], c.get("reason"), c.get("message")) for c in conditions]
+        lines.append(_table(["TYPE", "STATUS", "REASON", "MESSAGE"], rows))
+    return "\n".join(lines)
+
+
+def _measurements(status: dict[str, Any]) -> list[str]:
+    """The newest measurement of every metric in every region, as a table."""
     latest: dict[tuple[str, str], dict[str, Any]] = {}
     for m in status.get("analysis") or []:
         key = (m["region"], m["metric"])
         if key not in latest or m.get("at", "") >= latest[key].get("at", ""):
             latest[key] = m
+    lines: list[str] = []
     if latest:
         lines += ["", "LAST MEASUREMENTS"]
         rows = [
@@ -176,12 +188,7 @@ def render_status(obj: dict[str, Any]) -> str:
             for _, m in sorted(latest.items())
         ]
         lines.append(_table(["REGION", "METRIC", "VERDICT", "CANARY", "STABLE", "BOUND", "AT", "WHY"], rows))
-    conditions = status.get("conditions") or []
-    if conditions:
-        lines += ["", "CONDITIONS"]
-        rows = [(c["type"], c["status"], c.get("reason"), c.get("message")) for c in conditions]
-        lines.append(_table(["TYPE", "STATUS", "REASON", "MESSAGE"], rows))
-    return "\n".join(lines)
+    return lines
 
 
 def _num(value: object) -> str | None:
