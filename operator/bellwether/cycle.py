@@ -215,6 +215,24 @@ def pace(requeue_after: float, max_requeue: float, errors_changed: bool, rng: ra
     return min(requeue, ERROR_REQUEUE) if errors_changed else requeue
 
 
+# A cycle at least this long, during which the process computed at least this share of the time, was
+# slowed by the operator's own load (cycles crowding its one core), not by a slow server.
+CROWDED_SECONDS = 1.0
+CROWDED_SHARE = 0.9
+
+
+def crowded_backoff(took: float, computed: float, rng: random.Random) -> float:
+    """Extra wait after a cycle slowed by a saturated operator: a random part of the time it took.
+
+    Cycles due together (a sync that changed every ModelDeployment at once) stay due together one
+    interval later, and the next, crowding the core each time. Each one slowed by the crowd moves a
+    random amount later, so the crowd thins out within a few intervals; a cycle that waited on a slow
+    server while the process idled keeps its schedule."""
+    if took < CROWDED_SECONDS or computed < CROWDED_SHARE * took:
+        return 0.0
+    return rng.uniform(0.0, took)
+
+
 async def _decide(
     ports: Ports,
     name: str,

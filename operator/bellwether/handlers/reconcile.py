@@ -63,6 +63,7 @@ class Context:
     # one connection pool for every cycle's Prometheus queries; None: a pool per cycle
     prometheus: aiohttp.ClientSession | None = None
     memory: cycle.Memory = field(default_factory=cycle.Memory)
+    rng: random.Random = field(default_factory=random.Random)  # jitter of the waits, for every cycle
     # Cycles in flight at once. One event loop runs them all: past a few dozen, more only means each
     # takes longer and its requests time out. Beyond the bound a cycle waits its turn, so an overloaded
     # operator runs every ModelDeployment less often instead of failing them all.
@@ -233,28 +234,10 @@ def _count(namespace: str, old: ModelDeploymentStatus, new: ModelDeploymentStatu
         ).inc()
 
 
-# A cycle at least this long, during which the process computed at least this share of the time, was
-# slowed by the operator's own load (cycles crowding its one core), not by a slow server.
-CROWDED_SECONDS = 1.0
-CROWDED_SHARE = 0.9
-
-
-def crowded_backoff(took: float, computed: float) -> float:
-    """Extra wait after a cycle slowed by a saturated operator: a random part of the time it took.
-
-    Cycles due together (a sync that changed every ModelDeployment at once) stay due together one
-    interval later, and the next, crowding the core each time. Each one slowed by the crowd moves a
-    random amount later, so the crowd thins out within a few intervals; a cycle that waited on a slow
-    server while the process idled keeps its schedule."""
-    if took < CROWDED_SECONDS or computed < CROWDED_SHARE * took:
-        return 0.0
-    return random.uniform(0.0, took)
-
-
 async def reconcile(ctx: Context, namespace: str, name: str, now: datetime | None = None) -> Outcome:
     """One cycle, as the kopf daemon runs it; its `requeue_after` counts from the cycle's start."""
     started, cpu = time.monotonic(), time.process_time()
-    ports = cycle.Ports(KubeHome(ctx), KubeRegions(ctx), prometheus_judge(ctx, namespace), ctx.max_requeue)
+    ports = cycle.Ports(KubeHome(ctx), KubeRegions(ctx), prometheus_judge(ctx, namespace), ctx.max_requeue, ctx.rng)
     try:
         async with ctx.slots:
             outcome = await cycle.run(ports, ctx.memory, namespace, name, now or datetime.now(UTC))
@@ -264,7 +247,7 @@ async def reconcile(ctx: Context, namespace: str, name: str, now: datetime | Non
     if outcome.previous is not None and outcome.status is not None:
         _count(namespace, outcome.previous, outcome.status)
         metrics.record_traffic(namespace, name, [(r.name, r.weight, r.share) for r in outcome.status.regions])
-    backoff = crowded_backoff(took, time.process_time() - cpu)
+    backoff = cycle.crowded_backoff(took, time.process_time() - cpu, ctx.rng)
     return dataclasses.replace(outcome, requeue_after=outcome.requeue_after + backoff) if backoff else outcome
 
 
