@@ -1,6 +1,11 @@
-"""The judge against a real Prometheus scraping a simulated fleet: each scenario's verdict and reason.
+"""The judge against a real Prometheus scraping a simulated fleet live: the per-interval path (a number
+per interval from `query_range`, what a query of the user's gets, and the benchmark's Mann-Whitney
+judge on the presets), escaping, errors, an outage, and `bellwether check`. The request-level path
+is tested on backfilled history (test_analysis_requests.py), where it does not wait for traffic.
 
 One exporter serves every scenario at once (each in its own "region"), so one wait covers them all.
+Intervals are 5 s against 1 s scrapes: five samples a window, so a loaded machine that delays a
+scrape or two still leaves a rate to compute (3 s windows did not).
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from conftest import Prometheus, start_prometheus
+from promserver import Prometheus, start_prometheus
 
-from bellwether.analysis.measure import measure
+from bellwether.analysis.measure import measure, measure_per_interval
 from bellwether.analysis.presets import PRESETS
 from bellwether.analysis.prometheus import PrometheusSource
 from bellwether.api import Measurement, ModelDeploymentSpec, parse
@@ -26,8 +31,8 @@ from bellwether.sim.exporter import FleetExporter
 from bellwether.sim.fleet import Behaviour
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vllm-single-region.yaml"
-INTERVAL = 3.0
-DATA_SECONDS = 21.0  # seven intervals of history for every scenario
+INTERVAL = 5.0
+DATA_SECONDS = 30.0  # six intervals of history for every scenario
 STABLE, CANARY = "5d1e88f0aa", "7c9f2a1bbb"
 LATENCY_PRESETS = [n for n, p in PRESETS.items() if p.kind == "latency"]
 ERROR_PRESETS = [n for n, p in PRESETS.items() if p.kind == "error-rate"]
@@ -37,7 +42,7 @@ SCENARIOS: dict[str, Behaviour | None] = {
     "latency-2x": Behaviour(latency_factor=2.0),
     "errors-5x": Behaviour(error_factor=5.0),
     "slightly-worse": Behaviour(latency_factor=1.08),
-    "warm-up-spike": Behaviour(spike_factor=5.0, spike_seconds=9.0),
+    "warm-up-spike": Behaviour(spike_factor=5.0, spike_seconds=12.0),
     "no-traffic": None,
 }
 
@@ -67,11 +72,18 @@ def started(fleet: FleetExporter, prometheus: Prometheus) -> Iterator[datetime]:
 
 
 async def judged(
-    spec: ModelDeploymentSpec, region: str, warm_until: datetime, *, namespace: str = "ml", url: str = ""
+    spec: ModelDeploymentSpec,
+    region: str,
+    warm_until: datetime,
+    *,
+    namespace: str = "ml",
+    url: str = "",
+    per_interval: bool = True,
 ) -> dict[str, Measurement]:
     request = AnalysisRequest(region, CANARY, STABLE, INTERVAL, warm_until.isoformat())
+    judge = measure_per_interval if per_interval else measure
     async with PrometheusSource(url or spec.analysis.prometheus.url, 5.0) as source:  # type: ignore[union-attr]
-        results = await measure(spec, "llama", namespace, [request], source, datetime.now(UTC))
+        results = await judge(spec, "llama", namespace, [request], source, datetime.now(UTC))
     return {m.metric: m for m in results}
 
 
@@ -111,10 +123,15 @@ async def test_slightly_worse_but_within_bounds_passes(started: datetime, promet
 
 async def test_a_warm_up_spike_is_ignored_and_then_judged_healthy(started: datetime, prometheus: Prometheus) -> None:
     spec = spec_with(ALL_PRESETS[:1], prometheus.url)
-    during = await judged(spec, "warm-up-spike", datetime.now(UTC) + timedelta(seconds=30))
-    assert during["vllm-e2e-latency-p99"].verdict == "Inconclusive"
-    assert "warming up" in (during["vllm-e2e-latency-p99"].reason or "")
-    after = await judged(spec, "warm-up-spike", started + timedelta(seconds=10))
+    for per_interval in (True, False):
+        during = await judged(
+            spec, "warm-up-spike", datetime.now(UTC) + timedelta(seconds=30), per_interval=per_interval
+        )
+        warming = during["vllm-e2e-latency-p99"]
+        assert (warming.verdict, warming.cause) == ("Inconclusive", "pending") and "warming up" in (
+            warming.reason or ""
+        )
+    after = await judged(spec, "warm-up-spike", started + timedelta(seconds=15))
     assert after["vllm-e2e-latency-p99"].verdict == "Successful", after["vllm-e2e-latency-p99"].reason
 
 
@@ -127,6 +144,17 @@ async def test_no_traffic_or_no_series_is_inconclusive_never_successful(
     missing = await judged(spec, "no-such-region", started)
     assert set(verdicts(missing).values()) == {"Inconclusive"}
     assert all((m.reason or "").startswith("no data for the canary") for m in missing.values())
+    # On the requests: histograms that exist but count no requests are too few to judge (pending), with
+    # how many it has and needs; series that do not exist are an error (an idle vLLM has no status codes).
+    quiet = await judged(spec, "no-traffic", started, per_interval=False)
+    assert set(verdicts(quiet).values()) == {"Inconclusive"}
+    histograms = {n: m for n, m in quiet.items() if PRESETS[n].counts is not None and PRESETS[n].counts.buckets}
+    assert {(m.verdict, m.cause) for m in histograms.values()} == {("Inconclusive", "pending")}
+    assert all((m.reason or "").startswith("too few requests to conclude: 0 canary") for m in histograms.values()), {
+        n: m.reason for n, m in histograms.items()
+    }
+    lost = await judged(spec, "no-such-region", started, per_interval=False)
+    assert {(m.verdict, m.cause) for m in lost.values()} == {("Inconclusive", "error")}
 
 
 async def test_a_custom_query_with_a_hostile_namespace_is_escaped(started: datetime, prometheus: Prometheus) -> None:
@@ -164,7 +192,7 @@ async def test_a_session_shared_by_every_cycle_stays_open_and_reuses_its_connect
     async with aiohttp.ClientSession(trace_configs=[trace]) as session:
         for _ in range(5):
             async with PrometheusSource(prometheus.url, 5.0, session=session) as source:
-                results = await measure(spec, "llama", "ml", [request], source, datetime.now(UTC))
+                results = await measure_per_interval(spec, "llama", "ml", [request], source, datetime.now(UTC))
             assert {m.verdict for m in results} == {"Successful"}, [m.reason for m in results]
             assert source.queries == 4
         assert not session.closed
@@ -191,9 +219,10 @@ async def test_prometheus_stopped_mid_analysis_is_inconclusive(
         assert not any("unreachable" in (m.reason or "") for m in before.values())
     finally:
         own.stop()
-    after = await judged(spec, "healthy", started)
-    assert set(verdicts(after).values()) == {"Inconclusive"}
-    assert all("unreachable" in (m.reason or "") and own.url in (m.reason or "") for m in after.values())
+    for per_interval in (True, False):
+        after = await judged(spec, "healthy", started, per_interval=per_interval)
+        assert {(m.verdict, m.cause) for m in after.values()} == {("Inconclusive", "error")}
+        assert all("unreachable" in (m.reason or "") and own.url in (m.reason or "") for m in after.values())
 
 
 def test_bellwether_check_tells_which_queries_return_data_which_are_empty_and_which_fail(

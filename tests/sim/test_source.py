@@ -1,16 +1,18 @@
-"""The simulated metrics port: what the judge would get from Prometheus for the simulated fleet."""
+"""The simulated metrics port: what the judge would get from Prometheus for the simulated fleet, per
+interval (samples) and over whole windows (bucket and request counts)."""
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from sim_objects import deployment, service
 
-from bellwether.analysis.source import Sample, Window
+from bellwether.analysis.source import Counts, Sample, Window
 from bellwether.api import ModelDeploymentSpec
 from bellwether.api.spec import Metric
 from bellwether.sim.cluster import Cluster
-from bellwether.sim.fleet import Behaviour
+from bellwether.sim.fleet import Behaviour, Meanwhile
 from bellwether.sim.source import SimMetricSource
 from bellwether.sim.world import World
 
@@ -124,3 +126,70 @@ async def test_custom_queries_are_answered_by_what_they_measure(demo_spec: Model
     assert got.value is not None and got.value < 0.1
     unknown = Metric(name="gpu-temp", query="avg(DCGM_FI_DEV_GPU_TEMP)", max=80)
     assert (await sample(world, source, unknown, "us-east", "b")).error is not None
+
+
+async def counts(world: World, source: SimMetricSource, metric: Metric, revision: str, start: float) -> Counts:
+    end = world.clock.unix()
+    role = "canary" if revision == "b" else "stable"
+    return await source.counts(metric, Window("chat", "ml", "us-east", revision, role, end - start, end, 30))
+
+
+def share_above(c: Counts, edge: float) -> float:
+    total = dict(c.buckets)[math.inf]
+    below = max(v for le, v in c.buckets if le <= edge)
+    return (total - below) / total
+
+
+async def test_counts_are_the_requests_of_the_window_and_add_up_across_it(demo_spec: ModelDeploymentSpec) -> None:
+    world = serving(demo_spec, Behaviour())
+    source = SimMetricSource(world)
+    whole = await counts(world, source, P99, "b", 600)
+    recent = await counts(world, source, P99, "b", 300)
+    errors = await counts(world, source, ERRORS, "b", 600)
+    # one canary pod of four serves a quarter of us-east's 80 requests a second
+    assert 0.9 * 20 * 600 < whole.total < 1.1 * 20 * 600
+    assert errors.total == whole.total and 0 < errors.failed < 0.02 * errors.total
+    assert recent.total < whole.total and all(
+        r <= w for (_, r), (_, w) in zip(recent.buckets, whole.buckets, strict=True)
+    )
+    assert whole == await counts(world, source, P99, "b", 600)  # the same window answers the same
+
+
+async def test_counts_and_the_per_interval_samples_describe_the_same_requests(demo_spec: ModelDeploymentSpec) -> None:
+    world = serving(demo_spec, Behaviour(latency_factor=2.0))
+    source = SimMetricSource(world)
+    canary, stable = await counts(world, source, P99, "b", 300), await counts(world, source, P99, "a", 300)
+    # a canary twice as slow has about as many requests above 2x stable's p99 as stable has above it
+    p99 = statistics.median((await sample(world, source, P99, "us-east", "a")).series)
+    assert abs(share_above(canary, 2 * p99) - share_above(stable, p99)) < 0.01
+    assert share_above(stable, p99) < 0.02
+
+
+async def test_a_tail_regression_slows_a_share_of_the_requests_only(demo_spec: ModelDeploymentSpec) -> None:
+    world = serving(demo_spec, Behaviour(tail_share=0.03, tail_factor=4.0))
+    source = SimMetricSource(world)
+    canary, stable = await counts(world, source, P99, "b", 600), await counts(world, source, P99, "a", 600)
+    assert share_above(canary, 1.0) - share_above(stable, 1.0) < 0.05  # the body barely moves
+    assert share_above(canary, 3.5) > 5 * share_above(stable, 3.5)  # the tail does
+
+
+async def test_what_happens_meanwhile_reaches_stable_as_well(demo_spec: ModelDeploymentSpec) -> None:
+    surge = Meanwhile(surge_factor=1.8, surge_after=0, surge_seconds=1e9)
+    degrading = Meanwhile(stable_factor=1.6, stable_ramp=1)
+    for meanwhile, stable_slower, canary_slower in ((surge, True, True), (degrading, True, False)):
+        world = serving(demo_spec, Behaviour(meanwhile=meanwhile))
+        calm = serving(demo_spec, Behaviour())
+        for revision, slower in (("a", stable_slower), ("b", canary_slower)):
+            now = await counts(world, SimMetricSource(world), P99, revision, 300)
+            before = await counts(calm, SimMetricSource(calm), P99, revision, 300)
+            assert (share_above(now, 3.0) > 3 * share_above(before, 3.0)) == slower, (meanwhile, revision)
+
+
+async def test_little_traffic_means_few_requests_and_no_series_before_a_pod_serves(
+    demo_spec: ModelDeploymentSpec,
+) -> None:
+    world = serving(demo_spec, Behaviour(meanwhile=Meanwhile(rps=2.0)))
+    source = SimMetricSource(world)
+    quiet = await counts(world, source, ERRORS, "b", 300)
+    assert 0 < quiet.total < 0.4 * 2 * 300
+    assert (await counts(world, source, ERRORS, "c", 300)).present is False  # a revision that never served

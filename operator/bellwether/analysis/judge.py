@@ -1,4 +1,9 @@
-"""The canary judge: one metric, canary against stable in one region, to Successful, Failed or Inconclusive.
+"""The per-interval judge: one number per interval, canary against stable in one region, to
+Successful, Failed or Inconclusive.
+
+This is the judgment for a query of the user's that returns one number (the presets are judged on
+their requests instead: `request_level`). It is also the benchmark's "Mann-Whitney" policy, the
+approach of Kayenta, kept so the two can be compared on the same seeds.
 
 Bounds, in order:
 
@@ -40,6 +45,7 @@ from typing import Literal
 
 from bellwether.analysis.presets import Kind, baseline_of, kind_of
 from bellwether.analysis.source import Sample
+from bellwether.api.metrics import Baseline
 from bellwether.api.spec import Metric
 
 # Error counts are small and lumpy (a few per interval), so the test has less power on them; the floor
@@ -49,19 +55,42 @@ MIN_INTERVALS = 3  # the fewest canary intervals a Failed verdict rests on
 LOOKBACK = 10  # intervals of history each side contributes to the statistical comparison
 
 Verdict = Literal["Successful", "Failed", "Inconclusive"]
+Cause = Literal["pending", "error"]
 
 
 @dataclass(frozen=True)
 class Judgement:
+    """A verdict; an Inconclusive one says its `cause`: `pending` (not enough evidence yet: warm-up, a
+    new series' first scrapes, too few requests, not yet conclusive) or `error` (the query failed, found
+    no series, or gave no number), which only the latter counts against `inconclusiveLimit`."""
+
     verdict: Verdict
     value: float | None = None
     baseline: float | None = None
     bound: str | None = None
     reason: str | None = None
+    cause: Cause | None = None
+
+
+def pending(
+    reason: str, value: float | None = None, baseline: float | None = None, bound: str | None = None
+) -> Judgement:
+    return Judgement("Inconclusive", value, baseline, bound, reason, "pending")
+
+
+def failed_to_measure(
+    reason: str, value: float | None = None, baseline: float | None = None, bound: str | None = None
+) -> Judgement:
+    return Judgement("Inconclusive", value, baseline, bound, reason, "error")
 
 
 def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
+
+
+def bound_text(metric: Metric) -> str | None:
+    """The metric's bounds as status shows them, e.g. `<= 1.3x stable`."""
+    return " and ".join(_bounds(metric)) or None
 
 
 def _bounds(metric: Metric) -> list[str]:
@@ -77,23 +106,27 @@ def _bounds(metric: Metric) -> list[str]:
     return out
 
 
-def judge(metric: Metric, canary: Sample, stable: Sample | None, reference: float | None = None) -> Judgement:
+def judge(
+    metric: Metric, canary: Sample, stable: Sample | None, reference: float | None = None, *, young: bool = False
+) -> Judgement:
     """Judge the canary's sample; `stable` is None when no stable revision serves (bake time), and then
-    `reference`, stable's last known value, stands in for it."""
-    bound = " and ".join(_bounds(metric)) or None
+    `reference`, stable's last known value, stands in for it. `young`: the analysis has just started,
+    so a missing series may only be a new pod's first scrapes (pending, not an error)."""
+    bound = bound_text(metric)
     if canary.error is not None:
-        return Judgement("Inconclusive", bound=bound, reason=f"canary query failed: {canary.error}")
+        return failed_to_measure(f"canary query failed: {canary.error}", bound=bound)
     value = canary.value
     if value is None:
-        return Judgement(
-            "Inconclusive",
+        if young:
+            return pending(
+                "no data for the canary yet: a new series needs two scrapes before a rate has a value", bound=bound
+            )
+        return failed_to_measure(
+            "no data for the canary: the query returned no series (no traffic yet, or labels that do not match)",
             bound=bound,
-            reason="no data for the canary: the query returned no series (no traffic yet, or labels that do not match)",
         )
     if not math.isfinite(value):
-        return Judgement(
-            "Inconclusive", bound=bound, reason=f"the canary's value is {value} (no requests in the interval?)"
-        )
+        return failed_to_measure(f"the canary's value is {value} (no requests in the interval?)", bound=bound)
     if metric.max is not None and value > metric.max:
         return Judgement("Failed", value, bound=bound, reason=f"{value:g} is above the maximum {metric.max:g}")
     if metric.min is not None and value < metric.min:
@@ -104,16 +137,25 @@ def judge(metric: Metric, canary: Sample, stable: Sample | None, reference: floa
 
     if stable is not None:
         if stable.error is not None:
-            return Judgement("Inconclusive", value, bound=bound, reason=f"stable query failed: {stable.error}")
-        base = stable.value
-        if not _finite(base):
-            return Judgement(
-                "Inconclusive", value, bound=bound, reason="no data for the stable revision to compare with"
-            )
-    else:
-        base = reference
-        if not _finite(base):
-            return Judgement("Inconclusive", value, bound=bound, reason="no stable value to compare with")
+            return failed_to_measure(f"stable query failed: {stable.error}", value, bound=bound)
+        if not _finite(stable.value):
+            return failed_to_measure("no data for the stable revision to compare with", value, bound=bound)
+    elif not _finite(reference):
+        return failed_to_measure("no stable value to compare with", value, bound=bound)
+    return _against_stable(metric, baseline, canary, value, stable, reference, bound)
+
+
+def _against_stable(
+    metric: Metric,
+    baseline: Baseline,
+    canary: Sample,
+    value: float,
+    stable: Sample | None,
+    reference: float | None,
+    bound: str | None,
+) -> Judgement:
+    """The ratio bound on the window: typical values, then a Mann-Whitney test for a breach."""
+    base = stable.value if stable is not None else reference
     assert base is not None
     floor = max(base, baseline.min_value)
     if floor <= 0:
@@ -137,13 +179,8 @@ def judge(metric: Metric, canary: Sample, stable: Sample | None, reference: floa
         return Judgement("Successful", value, base, bound, _summary(ratio, kind, n))
     p = significance([max(x, baseline.min_value) for x in canary_series], stable_series)
     if p < ALPHA[kind] and n >= MIN_INTERVALS:
-        return Judgement(
-            "Failed",
-            value,
-            base,
-            bound,
-            f"{_summary(ratio, kind, n)}; Mann-Whitney p={p:.2g} against {len(stable_series)} stable intervals",
-        )
+        why = f"{_summary(ratio, kind, n)}; Mann-Whitney p={p:.2g} against {len(stable_series)} stable intervals"
+        return Judgement("Failed", value, base, bound, why)
     return _waiting(value, base, bound, ratio, n, p)
 
 
@@ -172,10 +209,9 @@ def _summary(ratio: float, kind: Kind, n: int) -> str:
 
 def _waiting(value: float, base: float, bound: str | None, ratio: float, n: int, p: float | None = None) -> Judgement:
     evidence = f"Mann-Whitney p={p:.2g}" if p is not None else f"{n} interval{'s' if n != 1 else ''}"
-    return Judgement(
-        "Inconclusive",
+    return pending(
+        f"{ratio:.2f}x stable but not yet significant ({evidence}); measuring again before calling it",
         value,
         base,
         bound,
-        f"{ratio:.2f}x stable but not yet significant ({evidence}); measuring again before calling it",
     )

@@ -3,12 +3,17 @@
 Every preset selects one revision of one ModelDeployment in one region through the labels Bellwether
 puts on its pods (`bellwether.dev/deployment`, `/region`, `/revision`), which the scrape
 configuration turns into the series labels `deployment`, `region` and `revision` next to
-Prometheus' own `namespace` (docs/presets.md shows the relabelling). A preset returns one number per
-evaluation, so the judge can compare it with the stable revision's over the same window.
+Prometheus' own `namespace` (docs/presets.md shows the relabelling).
+
+A preset has two kinds of query. `query` returns one number per evaluation (a p99, an error ratio):
+what dashboards, `bellwether check` and the per-interval judge read. `counts` returns what the
+requests did over a whole window (a histogram's bucket increases, or failed and total requests),
+which is what the request-level judge decides on (docs/analysis.md). Triton exports no latency
+histogram, only a cumulative sum and count, so its mean latency keeps the per-interval judgment.
 
 A preset metric may leave its bounds out; then the preset's defaults apply: a latency must stay within a
-ratio of stable's (judged statistically, see `judge`), an error rate within a ratio of stable's above a
-floor, so a 0.1 % baseline does not turn one failed request into a "3x regression".
+ratio of stable's, an error rate within a ratio of stable's above a floor, so a 0.1 % baseline does not
+turn one failed request into a "3x regression".
 """
 
 from __future__ import annotations
@@ -24,6 +29,18 @@ SELECTOR = 'namespace="{{namespace}}",deployment="{{name}}",region="{{region}}",
 
 
 @dataclass(frozen=True)
+class Counting:
+    """The request-level queries of a preset, each one series over the window `[{{interval}}]`
+    (rendered with the window's length): a latency's bucket increases by `le` and the quantile its
+    bound is about, or an error rate's failed and total requests."""
+
+    buckets: str | None = None
+    quantile: float | None = None
+    failed: str | None = None
+    total: str | None = None
+
+
+@dataclass(frozen=True)
 class Preset:
     query: str
     kind: Kind
@@ -32,10 +49,24 @@ class Preset:
     series: tuple[str, ...]  # the metric names the runtime must export
     about: str
     baseline: Baseline
+    counts: Counting | None = None
 
 
 def _quantile(q: float, histogram: str) -> str:
     return f"histogram_quantile({q}, sum by (le) (rate({histogram}_bucket{{{SELECTOR}}}[{{{{interval}}}}])))"
+
+
+def _buckets(q: float, histogram: str) -> Counting:
+    return Counting(buckets=f"sum by (le) (increase({histogram}_bucket{{{SELECTOR}}}[{{{{interval}}}}]))", quantile=q)
+
+
+def _increase(series: str) -> str:
+    return f"sum(increase({series}[{{{{interval}}}}]))"
+
+
+def _errors(part: str, whole: str) -> Counting:
+    # No error series yet (it appears with the first error) reads as none failed, not as no data.
+    return Counting(failed=f"{_increase(part)} or vector(0)", total=_increase(whole))
 
 
 def _error_ratio(part: str, whole: str) -> str:
@@ -59,6 +90,7 @@ PRESETS: dict[str, Preset] = {
         ("vllm:e2e_request_latency_seconds_bucket",),
         "p99 of end-to-end request latency",
         LATENCY,
+        _buckets(0.99, "vllm:e2e_request_latency_seconds"),
     ),
     "vllm-ttft-p95": Preset(
         _quantile(0.95, "vllm:time_to_first_token_seconds"),
@@ -68,6 +100,7 @@ PRESETS: dict[str, Preset] = {
         ("vllm:time_to_first_token_seconds_bucket",),
         "p95 of time to first token",
         LATENCY,
+        _buckets(0.95, "vllm:time_to_first_token_seconds"),
     ),
     "vllm-inter-token-latency-p95": Preset(
         _quantile(0.95, "vllm:inter_token_latency_seconds"),
@@ -77,6 +110,7 @@ PRESETS: dict[str, Preset] = {
         ("vllm:inter_token_latency_seconds_bucket",),
         "p95 of the time between output tokens (vLLM >= 0.10; older releases call it time_per_output_token)",
         LATENCY,
+        _buckets(0.95, "vllm:inter_token_latency_seconds"),
     ),
     "vllm-error-rate": Preset(
         _error_ratio(_select("http_requests_total", 'status=~"5.."'), _select("http_requests_total")),
@@ -86,6 +120,7 @@ PRESETS: dict[str, Preset] = {
         ("http_requests_total",),
         "share of HTTP responses with a 5xx status (the OpenAI server's `status` label: 2xx, 4xx, 5xx)",
         ERRORS,
+        _errors(_select("http_requests_total", 'status=~"5.."'), _select("http_requests_total")),
     ),
     "triton-request-latency-avg": Preset(
         f"sum(rate({_select('nv_inference_request_duration_us')}[{{{{interval}}}}])) / "
@@ -107,6 +142,11 @@ PRESETS: dict[str, Preset] = {
         ("nv_inference_request_success", "nv_inference_request_failure"),
         "failed inference requests over all inference requests",
         ERRORS,
+        Counting(
+            failed=f"{_increase(_select('nv_inference_request_failure'))} or vector(0)",
+            total=f"{_increase(_select('nv_inference_request_success'))} + "
+            f"({_increase(_select('nv_inference_request_failure'))} or vector(0))",
+        ),
     ),
     "tgi-request-duration-p99": Preset(
         _quantile(0.99, "tgi_request_duration"),
@@ -116,6 +156,7 @@ PRESETS: dict[str, Preset] = {
         ("tgi_request_duration_bucket",),
         "p99 of request duration",
         LATENCY,
+        _buckets(0.99, "tgi_request_duration"),
     ),
     "tgi-error-rate": Preset(
         _error_ratio(_select("tgi_request_failure"), _select("tgi_request_count")),
@@ -125,6 +166,7 @@ PRESETS: dict[str, Preset] = {
         ("tgi_request_failure", "tgi_request_count"),
         "failed requests over all requests",
         ERRORS,
+        _errors(_select("tgi_request_failure"), _select("tgi_request_count")),
     ),
     "http-latency-p99": Preset(
         _quantile(0.99, "http_request_duration_seconds"),
@@ -134,6 +176,7 @@ PRESETS: dict[str, Preset] = {
         ("http_request_duration_seconds_bucket",),
         "p99 of HTTP request duration (the Prometheus client libraries' conventional histogram)",
         LATENCY,
+        _buckets(0.99, "http_request_duration_seconds"),
     ),
     "http-error-rate": Preset(
         _error_ratio(_select("http_requests_total", 'code=~"5.."'), _select("http_requests_total")),
@@ -143,6 +186,7 @@ PRESETS: dict[str, Preset] = {
         ("http_requests_total",),
         "share of HTTP responses with a 5xx `code` label",
         ERRORS,
+        _errors(_select("http_requests_total", 'code=~"5.."'), _select("http_requests_total")),
     ),
 }
 assert set(PRESETS) == set(PRESET_NAMES), "every preset the API accepts has a query, and no other"
@@ -177,7 +221,28 @@ def baseline_of(metric: Metric) -> Baseline | None:
 
 def presets_markdown() -> str:
     """docs/presets.md, generated so the documented queries are the ones that run."""
-    out = [
+    out = _intro()
+    for name, p in PRESETS.items():
+        series = ", ".join(f"`{s}`" for s in p.series)
+        floor = f", stable floored at {p.baseline.min_value:g}" if p.baseline.min_value else ""
+        out.append(
+            f"| `{name}` | {p.runtime} | {p.about} ({p.unit}) | {series} | <= {p.baseline.max_ratio:g}x stable{floor} |"
+        )
+    out += ["", "## Queries", ""]
+    out += [
+        "Each preset's `query` returns one number per interval. The request-level queries below it count over",
+        "the whole analysis window (`{{interval}}` is then the window's length) and run as instant queries at",
+        "its end.",
+        "",
+    ]
+    for name, p in PRESETS.items():
+        out += [f"### `{name}`", "", "```promql", p.query, "```", ""]
+        out += _counting_markdown(p.counts)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _intro() -> list[str]:
+    return [
         "# Metric presets",
         "",
         "<!-- Generated by `bellwether docs presets` from bellwether/analysis/presets.py; a test fails when it drifts. -->",
@@ -215,20 +280,36 @@ def presets_markdown() -> str:
         "",
         "When a preset metric sets no bound, its default applies: latencies at most "
         f"{LATENCY.max_ratio:g}x stable, error rates at most {ERRORS.max_ratio:g}x stable with stable floored at "
-        f"{ERRORS.min_value:g}. A ratio breach fails a measurement only with statistical evidence "
-        "(see [concepts](concepts.md)). Run `bellwether check -f md.yaml --prometheus URL` to see every query "
-        "return data before a rollout depends on it.",
+        f"{ERRORS.min_value:g}. A preset is judged on its requests: the canary's and stable's histogram bucket "
+        "increases, or failed and total requests, since the analysis started, with sequential tests whose "
+        "error rates hold however often they are looked at (see [analysis](analysis.md)); its `query` is what "
+        "dashboards and `bellwether check` read. Run `bellwether check -f md.yaml --prometheus URL` to see every "
+        "query return data before a rollout depends on it.",
         "",
         "| Preset | Runtime | Measures | Needs these series | Default bound |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for name, p in PRESETS.items():
-        series = ", ".join(f"`{s}`" for s in p.series)
-        floor = f", stable floored at {p.baseline.min_value:g}" if p.baseline.min_value else ""
-        out.append(
-            f"| `{name}` | {p.runtime} | {p.about} ({p.unit}) | {series} | <= {p.baseline.max_ratio:g}x stable{floor} |"
-        )
-    out += ["", "## Queries", ""]
-    for name, p in PRESETS.items():
-        out += [f"### `{name}`", "", "```promql", p.query, "```", ""]
-    return "\n".join(out).rstrip() + "\n"
+
+
+def _counting_markdown(counts: Counting | None) -> list[str]:
+    if counts is None:
+        return ["No request-level queries: this metric is judged per interval.", ""]
+    if counts.buckets is not None:
+        return [
+            f"Bucket increases (judged at p{(counts.quantile or 0) * 100:g}):",
+            "",
+            "```promql",
+            counts.buckets,
+            "```",
+            "",
+        ]
+    return ["Failed and total requests:", "", "```promql", counts.failed or "", counts.total or "", "```", ""]
+
+
+def counting_of(metric: Metric) -> Counting | None:
+    """The request-level queries a metric is judged by, or None for per-interval judgment: a query of
+    the user's returns one number, Triton's mean latency has no histogram, and a lower bound (`min`)
+    on a latency or an error rate is not a share of requests."""
+    if metric.preset is None or metric.min is not None:
+        return None
+    return PRESETS[metric.preset].counts

@@ -1,8 +1,9 @@
 """`PrometheusSource`: the metrics port answered by a real Prometheus over its HTTP API.
 
-Plain `aiohttp` rather than a Prometheus client library: the operator's loop is asyncio (kopf), one
-`query_range` call is all it needs, and the client libraries are synchronous and pull in pandas and
-matplotlib. This is the only module of `analysis/` that does I/O.
+Plain `aiohttp` rather than a Prometheus client library: the operator's loop is asyncio (kopf), a
+`query_range` call (a sample per interval) or an instant `query` (a preset's counts over the whole
+window, `increase(...[<window>])` evaluated at its end) is all it needs, and the client libraries are
+synchronous and pull in pandas and matplotlib. This is the only module of `analysis/` that does I/O.
 
 Every failure comes back as a `Sample` with an `error` a person can act on (unreachable, timeout,
 query rejected, a result of the wrong shape), which the judge turns into an Inconclusive measurement.
@@ -11,6 +12,7 @@ The bearer token is sent, never echoed in an error.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from types import TracebackType
 from typing import Any
@@ -18,24 +20,32 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bellwether.analysis.presets import query_of
-from bellwether.analysis.source import Sample, Window
+from bellwether.analysis.presets import counting_of, query_of
+from bellwether.analysis.source import Counts, Sample, Window
 from bellwether.analysis.templating import TemplateError, Variables, render
 from bellwether.api.spec import Metric
 from bellwether.render.names import fit
 
 
-def rendered(metric: Metric, window: Window) -> str:
-    """The PromQL a metric runs for a window: its template with the window's escaped values."""
-    variables = Variables(
+def _variables(window: Window, interval_seconds: float) -> Variables:
+    return Variables(
         name=fit(window.name),  # the `deployment` label holds the name as Kubernetes allows it in a label
         namespace=window.namespace,
         region=window.region,
         revision=window.revision,
         role=window.role,
-        interval_seconds=window.step,
+        interval_seconds=interval_seconds,
     )
-    return render(query_of(metric), variables)
+
+
+def rendered(metric: Metric, window: Window) -> str:
+    """The PromQL a metric runs for a window: its template with the window's escaped values."""
+    return render(query_of(metric), _variables(window, window.step))
+
+
+def counted(template: str, window: Window) -> str:
+    """A request-level query for a window: its range `[{{interval}}]` is the whole window, in seconds."""
+    return render(template, _variables(window, max(1.0, math.floor(window.end - window.start))))
 
 
 class PrometheusSource:
@@ -84,15 +94,63 @@ class PrometheusSource:
             "step": f"{step:g}",
             "timeout": f"{self.timeout:g}s",
         }
-        try:
-            body = await self._post("/api/v1/query_range", params)
-        except TimeoutError:
-            return Sample(None, error=f"Prometheus at {self.url} did not answer within {self.timeout:g}s")
-        except aiohttp.ClientError as e:
-            return Sample(None, error=f"Prometheus at {self.url} unreachable: {_plain(e)}")
-        except _Rejected as e:
-            return Sample(None, error=str(e))
+        body, error = await self._ask("/api/v1/query_range", params)
+        if error is not None:
+            return Sample(None, error=error)
         return _parse(body, window.end, step)
+
+    async def counts(self, metric: Metric, window: Window) -> Counts:
+        """A preset's counts over the window: bucket increases by `le`, or failed and total requests."""
+        counting = counting_of(metric)
+        if counting is None:
+            return Counts(present=False, error=f"metric {metric.name} is not judged on its requests")
+        try:
+            if counting.buckets is not None:
+                buckets, error = await self._vector(counted(counting.buckets, window), window.end)
+                if error is not None:
+                    return Counts(error=error)
+                every = max((v for le, v in buckets if math.isinf(le)), default=0.0)
+                return Counts(present=bool(buckets), buckets=sorted(buckets), total=every)
+            assert counting.failed is not None and counting.total is not None
+            (failed, error1), (total, error2) = await asyncio.gather(
+                self._vector(counted(counting.failed, window), window.end),
+                self._vector(counted(counting.total, window), window.end),
+            )
+        except TemplateError as e:
+            return Counts(error=f"metric {metric.name}: {e}")
+        if error1 or error2:
+            return Counts(error=error1 or error2)
+        return Counts(present=bool(total), failed=sum(v for _, v in failed), total=sum(v for _, v in total))
+
+    async def _vector(self, query: str, at: float) -> tuple[list[tuple[float, float]], str | None]:
+        """An instant query's result as (le, value) pairs (le is +Inf for a series without one)."""
+        params = {"query": query, "time": f"{at:.3f}", "timeout": f"{self.timeout:g}s"}
+        data, error = await self._ask("/api/v1/query", params)
+        if error is not None:
+            return [], error
+        if not isinstance(data, dict) or data.get("resultType") != "vector":
+            return [], "the query returned no vector"
+        out = []
+        for series in data.get("result") or []:
+            try:
+                le = float((series.get("metric") or {}).get("le", "+Inf"))
+                value = float(series["value"][1])
+            except (TypeError, ValueError, KeyError, IndexError):
+                return [], f"the query returned {series!r}, not a number"
+            if math.isfinite(value):
+                out.append((le, value))
+        return out, None
+
+    async def _ask(self, path: str, params: dict[str, str]) -> tuple[Any, str | None]:
+        """The answer's `data`, or why there is none, in words a person can act on."""
+        try:
+            return await self._post(path, params), None
+        except TimeoutError:
+            return None, f"Prometheus at {self.url} did not answer within {self.timeout:g}s"
+        except aiohttp.ClientError as e:
+            return None, f"Prometheus at {self.url} unreachable: {_plain(e)}"
+        except _Rejected as e:
+            return None, str(e)
 
     async def _post(self, path: str, params: dict[str, str]) -> Any:
         self.queries += 1

@@ -73,6 +73,11 @@ class Measurement(Wire):
         default=None, max_length=256, description="The bound applied, e.g. '<= 0.01' or '<= 1.5x stable'."
     )
     reason: str | None = Field(default=None, max_length=MAX_REASON, description="Why this verdict, for people.")
+    sequential: bool = Field(
+        default=False,
+        description="Judged on the requests with an anytime-valid sequential test: a Failed is already "
+        "conclusive and persisting, so it rolls back without waiting for failureLimit.",
+    )
     cause: Literal["pending", "error"] | None = Field(
         default=None,
         description="Of an Inconclusive verdict: pending = not enough evidence yet (warm-up, a new pod's "

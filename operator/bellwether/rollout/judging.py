@@ -219,6 +219,10 @@ def weigh(
     p = work.status.progress
     overdue = elapsed(since, work.now) >= 2 * seconds
     worst = count(work, record(work, regions, since, reference), pending_counts=overdue)
+    if worst is not None and worst.sequential:
+        # A sequential test's Failed already holds under continuous monitoring: waiting for more
+        # failures would only keep the regression serving longer.
+        return Weighing("failed", f"{describe(worst)}; conclusive (sequential test)")
     if p.failures > analysis.failure_limit:
         failed = worst or last_failure(work, regions, since)
         detail = describe(failed) if failed is not None else "analysis failed"

@@ -178,7 +178,7 @@ def _background(work: Work) -> bool:
     worst = count(work, record(work, regions, since, references(st)))
     # Only failures count here: judging in the background never pauses the rollout, nor passes a step.
     p.inconclusives, p.successes, p.evidence = kept
-    if st.progress.failures <= analysis.failure_limit or worst is None:
+    if worst is None or (st.progress.failures <= analysis.failure_limit and not worst.sequential):
         return False
     where = "a promoted wave" if worst.region not in wave_regions(work) else "outside an analysis step"
     detail = (

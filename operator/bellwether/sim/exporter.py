@@ -1,61 +1,58 @@
 """A real Prometheus exporter for a simulated serving fleet, in the formats the presets expect.
 
-Each served (region, revision) gets requests in real time at its rate; every request is drawn from the
-fleet's latency profile (lognormal, so tails behave like tails) and its revision's behaviour (a
-regression, more errors, a warm-up spike), and lands in the same metric families the real runtimes
+Each served (region, revision) gets requests at its rate, drawn the way the simulated fleet draws
+them (`sim.fleet`: lognormal or heavy-tailed latencies, the revision's regression, tail, time to
+first token, warm-up spike and error rate), counted into the metric families the real runtimes
 export: vLLM's histograms and HTTP status counter, Triton's cumulative counters, TGI's histogram and
-counters, and the conventional HTTP histogram. A real Prometheus scrapes it, so the analysis code is
-tested against real PromQL evaluation, rate windows and histogram interpolation.
+counters, and the conventional HTTP histogram. A real Prometheus reads them, so the analysis code is
+tested against real PromQL evaluation, `increase` and `rate` windows and histogram interpolation.
+
+Two ways to feed it. `start()` serves `/metrics` on a loopback port with requests arriving in real
+time, for a Prometheus scraping it. `write_openmetrics(...)` writes the same counters over a span of
+the past, one sample per scrape interval with its timestamp, for `promtool tsdb create-blocks-from
+openmetrics`: a Prometheus started on those blocks has minutes of history at once, and a test on it
+does not depend on scrapes keeping time on a loaded machine.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
-import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from statistics import NormalDist
-from typing import Any
+from typing import IO, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+import numpy as np
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bellwether.render.names import fit
-from bellwether.sim.fleet import HEALTHY, Behaviour, Profile
+from bellwether.sim.fleet import BUCKETS, HEALTHY, Behaviour, Fleet, Profile, Quantity, Serving, bucket_midpoints
 
 LABELS = ("namespace", "deployment", "region", "revision", "role")
-# Geometric buckets, 15 % apart from 1 ms to ~2 min: fine enough for histogram_quantile to interpolate.
-BUCKETS: tuple[float, ...] = tuple(round(0.001 * 1.15**i, 6) for i in range(84))
-_Z = {0.99: NormalDist().inv_cdf(0.99), 0.95: NormalDist().inv_cdf(0.95)}
-_HISTOGRAMS = {
-    "vllm:e2e_request_latency_seconds": "End-to-end request latency.",
-    "vllm:time_to_first_token_seconds": "Time to first token.",
-    "vllm:inter_token_latency_seconds": "Time between output tokens.",
-    "tgi_request_duration": "Request duration.",
-    "http_request_duration_seconds": "HTTP request duration.",
+HISTOGRAMS: dict[str, tuple[Quantity, str]] = {
+    "vllm:e2e_request_latency_seconds": ("e2e_p99", "End-to-end request latency."),
+    "vllm:time_to_first_token_seconds": ("ttft_p95", "Time to first token."),
+    "vllm:inter_token_latency_seconds": ("itl_p95", "Time between output tokens."),
+    "tgi_request_duration": ("e2e_p99", "Request duration."),
+    "http_request_duration_seconds": ("e2e_p99", "HTTP request duration."),
 }
-_COUNTERS = {
+COUNTERS = {
     "nv_inference_request_success": "Successful inference requests.",
     "nv_inference_request_failure": "Failed inference requests.",
     "nv_inference_request_duration_us": "Cumulative inference request duration in microseconds.",
     "tgi_request_count": "Requests.",
     "tgi_request_failure": "Failed requests.",
 }
-
-
-@dataclass
-class _Histogram:
-    counts: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
-    total: float = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS, value)] += 1
-        self.total += value
+# vLLM's own bucket edges (vllm/engine/metrics.py): far coarser than the default 15 % steps.
+VLLM_BUCKETS: dict[str, tuple[float, ...]] = {
+    "vllm:e2e_request_latency_seconds": (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0),
+    "vllm:time_to_first_token_seconds": (
+        0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    ),
+}  # fmt: skip
 
 
 @dataclass
@@ -63,24 +60,34 @@ class _Group:
     """One revision in one region: its traffic, behaviour and accumulated metrics."""
 
     labels: tuple[str, ...]
-    behaviour: Behaviour
+    fleet: Fleet  # the group's own: the same revision may behave differently in each region
     rps: float
     started: float
-    histograms: dict[str, _Histogram] = field(default_factory=lambda: {n: _Histogram() for n in _HISTOGRAMS})
-    counters: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_COUNTERS, 0.0))
+    ticks: int = 0
+    counts: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = field(default_factory=dict)  # per bucket
+    sums: dict[str, float] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0.0))
     http: dict[tuple[str, str], float] = field(default_factory=dict)  # (status class, code) -> count
 
 
 class FleetExporter(Collector):
-    """`serve(...)` what each revision does, `start()` to listen on a loopback port; thread-safe."""
+    """`serve(...)` what each revision does, then `start()` to listen on a loopback port, or
+    `write_openmetrics(...)` to write a span of history; thread-safe. `buckets` replaces the edges
+    of some histograms (e.g. `VLLM_BUCKETS`)."""
 
     def __init__(
-        self, namespace: str = "ml", name: str = "llama", profile: Profile | None = None, seed: int = 0
+        self,
+        namespace: str = "ml",
+        name: str = "llama",
+        profile: Profile | None = None,
+        seed: int = 0,
+        buckets: Mapping[str, tuple[float, ...]] | None = None,
     ) -> None:
         self.namespace = namespace
         self.deployment = fit(name)
         self.profile = profile or Profile()
-        self._rng = random.Random(seed)
+        self.edges = {h: tuple((buckets or {}).get(h, BUCKETS)) for h in HISTOGRAMS}
+        self._rng = np.random.default_rng(seed)
         self._groups: dict[tuple[str, str, str], _Group] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -96,17 +103,60 @@ class FleetExporter(Collector):
         behaviour: Behaviour = HEALTHY,
         rps: float = 100.0,
         namespace: str | None = None,
+        since: float | None = None,
     ) -> None:
-        """Start (or change) the traffic of a revision in a region; `rps=0` keeps its series but idle."""
+        """Start (or change) the traffic of a revision in a region; `rps=0` keeps its series but idle.
+        `since`: when it started serving (for `write_openmetrics`; default now)."""
         ns = namespace if namespace is not None else self.namespace
         with self._lock:
             key = (ns, region, revision)
             group = self._groups.get(key)
             if group is None:
-                labels = (ns, self.deployment, region, revision, role)
-                self._groups[key] = _Group(labels, behaviour, rps, time.monotonic())
-            else:
-                group.behaviour, group.rps = behaviour, rps
+                fleet = Fleet(profile=self.profile, load_swing=0.0, load_jitter=0.0)
+                group = _Group((ns, self.deployment, region, revision, role), fleet, rps, since or time.time())
+                group.counts = {h: np.zeros(len(e) + 1, dtype=np.int64) for h, e in self.edges.items()}
+                group.sums = dict.fromkeys(HISTOGRAMS, 0.0)
+                self._groups[key] = group
+            group.fleet.behaviours[revision], group.rps = behaviour, rps
+
+    # -- traffic ----------------------------------------------------------------------------------
+
+    def _tick(self, group: _Group, now: float, seconds: float) -> None:
+        """The requests of `seconds` ending at `now`, into the group's counters."""
+        n = int(self._rng.poisson(group.rps * seconds)) if group.rps > 0 else 0
+        if n == 0:
+            return
+        age = max(0.0, now - group.started)
+        region, revision, fleet = group.labels[2], group.labels[3], group.fleet
+        behaviour, serving = fleet.behaviour(revision), Serving(1.0, (age,), age)
+        for histogram, (q, _) in HISTOGRAMS.items():
+            edges = self.edges[histogram]
+            probs = fleet.bucket_probabilities(q, region, revision, now, serving, None, edges)
+            drawn = self._rng.multinomial(n, probs)
+            group.counts[histogram] += drawn
+            group.sums[histogram] += float(drawn @ np.asarray(bucket_midpoints(edges)))
+        p = min(1.0, self.profile.error_rate * behaviour.factor("error_rate", region, age))
+        failed = int(self._rng.binomial(n, p))
+        for code, count in ((("5xx", "503"), failed), (("2xx", "200"), n - failed)):
+            group.http[code] = group.http.get(code, 0.0) + count
+        c = group.counters
+        c["nv_inference_request_failure"] += failed
+        c["nv_inference_request_success"] += n - failed
+        mean = self.profile.latency_avg * behaviour.factor("latency_avg", region, age) * behaviour.spike(age)
+        c["nv_inference_request_duration_us"] += n * mean * 1e6
+        c["tgi_request_count"] += n
+        c["tgi_request_failure"] += failed
+
+    def _traffic(self, tick: float = 0.05) -> None:
+        last = time.time()
+        while not self._stop.wait(tick):
+            now = time.time()
+            with self._lock:
+                for group in self._groups.values():
+                    self._tick(group, now, now - last)
+            last = now
+
+    # -- serving ----------------------------------------------------------------------------------
 
     def start(self) -> int:
         registry = CollectorRegistry()
@@ -133,58 +183,15 @@ class FleetExporter(Collector):
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def _traffic(self, tick: float = 0.05) -> None:
-        last = time.monotonic()
-        while not self._stop.wait(tick):
-            now = time.monotonic()
-            with self._lock:
-                for group in self._groups.values():
-                    for _ in range(_poisson(self._rng, group.rps * (now - last))):
-                        self._request(group, now)
-            last = now
-
-    def _request(self, group: _Group, now: float) -> None:
-        b, p, rng, region = group.behaviour, self.profile, self._rng, group.labels[2]
-        age = now - group.started
-        slow = b.factor("e2e_p99", region, age) * b.spike(age)
-
-        def draw(quantile_value: float, q: float | None) -> float:
-            # lognormal with the profile's spread, scaled so its q-quantile (or mean) is the profile's value
-            centre = quantile_value / math.exp(_Z[q] * p.spread) if q else quantile_value / math.exp(p.spread**2 / 2)
-            return centre * slow * math.exp(rng.gauss(0.0, p.spread))
-
-        e2e = draw(p.e2e_p99, 0.99)
-        for name, value in (
-            ("vllm:e2e_request_latency_seconds", e2e),
-            ("vllm:time_to_first_token_seconds", draw(p.ttft_p95, 0.95)),
-            ("vllm:inter_token_latency_seconds", draw(p.itl_p95, 0.95)),
-            ("tgi_request_duration", e2e),
-            ("http_request_duration_seconds", e2e),
-        ):
-            group.histograms[name].observe(value)
-        failed = rng.random() < min(1.0, p.error_rate * b.factor("error_rate", region, age))
-        code = ("5xx", "503") if failed else ("2xx", "200")
-        group.http[code] = group.http.get(code, 0.0) + 1
-        c = group.counters
-        c["nv_inference_request_failure" if failed else "nv_inference_request_success"] += 1
-        c["nv_inference_request_duration_us"] += draw(p.latency_avg, None) * 1e6
-        c["tgi_request_count"] += 1
-        c["tgi_request_failure"] += failed
-
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             groups = list(self._groups.values())
-            for name, doc in _HISTOGRAMS.items():
+            for name, (_, doc) in HISTOGRAMS.items():
                 family = HistogramMetricFamily(name, doc, labels=LABELS)
                 for g in groups:
-                    h = g.histograms[name]
-                    cumulative, buckets = 0, []
-                    for bound, n in zip([*map(str, BUCKETS), "+Inf"], h.counts, strict=True):
-                        cumulative += n
-                        buckets.append((bound, float(cumulative)))
-                    family.add_metric(list(g.labels), buckets, h.total)
+                    family.add_metric(list(g.labels), _cumulative(self.edges[name], g.counts[name]), g.sums[name])
                 yield family
-            for name, doc in _COUNTERS.items():
+            for name, doc in COUNTERS.items():
                 # Triton and TGI name these without `_total`; an untyped family keeps the exact name.
                 untyped = Metric(name, doc, "untyped")
                 for g in groups:
@@ -197,19 +204,56 @@ class FleetExporter(Collector):
                     http.add_sample("http_requests_total", labels, count)
             yield http
 
+    # -- history ----------------------------------------------------------------------------------
+
+    def write_openmetrics(self, out: IO[str], start: float, end: float, scrape: float = 5.0) -> None:
+        """Every group's series from `start` to `end` (Unix seconds), one sample per `scrape` seconds,
+        as OpenMetrics text with timestamps (what `promtool tsdb create-blocks-from openmetrics` reads).
+        A group serves from its `since` on; before that its series do not exist."""
+        ticks = [start + k * scrape for k in range(int((end - start) / scrape) + 1)]
+        rows: dict[str, list[str]] = {}  # family -> sample lines, in time order per series
+        with self._lock:
+            for t in ticks:
+                for g in self._groups.values():
+                    if t < g.started:
+                        continue
+                    if g.ticks:
+                        self._tick(g, t, scrape)
+                    g.ticks += 1
+                    for family, line in self._lines(g, t):
+                        rows.setdefault(family, []).append(line)
+        for family, kind in self._families():
+            out.write(f"# TYPE {family} {kind}\n")
+            out.writelines(f"{line}\n" for line in rows.get(family, []))
+        out.write("# EOF\n")
+
+    def _families(self) -> list[tuple[str, str]]:
+        return [
+            *((h, "histogram") for h in HISTOGRAMS),
+            *((c, "unknown") for c in COUNTERS),
+            ("http_requests", "counter"),
+        ]
+
+    def _lines(self, g: _Group, t: float) -> Iterator[tuple[str, str]]:
+        base = ",".join(f'{k}="{v}"' for k, v in zip(LABELS, g.labels, strict=True))
+        for name in HISTOGRAMS:
+            buckets = _cumulative(self.edges[name], g.counts[name])
+            for le, count in buckets:
+                yield name, f'{name}_bucket{{{base},le="{le}"}} {count:g} {t:.3f}'
+            yield name, f"{name}_count{{{base}}} {buckets[-1][1]:g} {t:.3f}"
+            yield name, f"{name}_sum{{{base}}} {g.sums[name]:.6f} {t:.3f}"
+        for name in COUNTERS:
+            yield name, f"{name}{{{base}}} {g.counters[name]:.6f} {t:.3f}"
+        for status, code in (("5xx", "503"), ("2xx", "200")):
+            count = g.http.get((status, code), 0.0)
+            yield "http_requests", f'http_requests_total{{{base},status="{status}",code="{code}"}} {count:g} {t:.3f}'
+
+
+def _cumulative(edges: tuple[float, ...], counts: np.ndarray[Any, np.dtype[np.int64]]) -> list[tuple[str, float]]:
+    running = np.cumsum(counts)
+    return [*((f"{e:g}", float(c)) for e, c in zip(edges, running[:-1], strict=True)), ("+Inf", float(running[-1]))]
+
 
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes every second would flood the test output."""
-
-
-def _poisson(rng: random.Random, lam: float) -> int:
-    if lam <= 0:
-        return 0
-    if lam > 30:
-        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
-    limit, k, prod = math.exp(-lam), 0, rng.random()
-    while prod > limit:
-        prod *= rng.random()
-        k += 1
-    return k

@@ -1,20 +1,28 @@
 """`SimMetricSource`: the metrics port answered from the simulated fleet instead of Prometheus.
 
 It answers each metric by its preset (or, for a custom query, by what its name and query say it
-measures), over the same windows and with the same per-interval series the judge gets from
-Prometheus, so the analysis code under test is the production code. Outages and metrics that were
-never exported come back the way Prometheus reports them: an error, or no series.
+measures) from the fleet's per-scrape counters, the way Prometheus would: `counts` sums a window's
+bucket and request increases; `sample` gives one value per interval, a quantile interpolated from
+that interval's buckets as `histogram_quantile` does, a mean, or failed over total requests. So the
+analysis code under test is the production code, and the per-interval and request-level judges see
+the same requests. Outages and metrics that were never exported come back the way Prometheus
+reports them: an error, or no series.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from bellwether.analysis.source import Sample, Window
+import numpy as np
+
+from bellwether.analysis.buckets import Histogram
+from bellwether.analysis.source import Counts, Sample, Window
 from bellwether.api.spec import Metric
 from bellwether.render.names import fit
-from bellwether.sim.fleet import Quantity
+from bellwether.sim.cluster import Cluster
+from bellwether.sim.fleet import BUCKETS, QUANTILE, SCRAPE, Around, Fleet, Quantity, Serving, bucket_midpoints
 from bellwether.sim.world import World
 
 PRESET_QUANTITY: dict[str, Quantity] = {
@@ -37,6 +45,7 @@ _KEYWORDS: tuple[tuple[tuple[str, ...], Quantity], ...] = (
     (("inter-token", "inter_token", "itl", "time_per_output"), "itl_p95"),
 )
 _LATENCY = ("latency", "duration", "request_seconds", "p99")
+_MIDPOINTS = np.asarray(bucket_midpoints())
 
 
 def quantity_of(metric: Metric) -> Quantity | None:
@@ -56,46 +65,126 @@ class SimMetricSource:
         self.world = world
         self.outages = list(outages)
         self.queries = 0
+        self._serving: dict[tuple[str, str, int], tuple[dict[str, Serving], Around | None]] = {}
 
     async def sample(self, metric: Metric, window: Window) -> Sample:
         self.queries += 1
-        clock = self.world.clock
-        end = clock.at(window.end)
+        found = self._find(metric, window)
+        if isinstance(found, Sample):
+            return found
+        quantity, cluster, end = found
+        step = window.step if window.step > 0 else max(1.0, window.end - window.start)
+        count = max(1, math.floor((window.end - window.start) / step + 1e-9))
+        series: list[float] = []
+        last: float | None = None
+        for k in range(count):
+            t = end - (count - 1 - k) * step
+            last = self._value(quantity, cluster, fit(window.name), window.revision, t - step, t)
+            if last is not None:
+                series.append(last)
+        return Sample(last, tuple(series))
+
+    async def counts(self, metric: Metric, window: Window) -> Counts:
+        self.queries += 1
+        found = self._find(metric, window)
+        if isinstance(found, Sample):
+            return Counts(present=False, error=found.error)
+        quantity, cluster, end = found
+        owner, start = fit(window.name), self.world.clock.at(window.start)
+        if not self._served(cluster, owner, window.revision, end):
+            return Counts(present=False)
+        if quantity == "error_rate":
+            n, e = self._sums(cluster, owner, window.revision, start, end)
+            return Counts(failed=float(e), total=float(n))
+        h = self._histogram(quantity, cluster, owner, window.revision, start, end)
+        cumulative = np.cumsum(h)
+        buckets = [*zip(BUCKETS, map(float, cumulative[:-1]), strict=True), (math.inf, float(cumulative[-1]))]
+        return Counts(buckets=buckets, total=float(cumulative[-1]))
+
+    # -- finding the series --------------------------------------------------------------------------
+
+    def _find(self, metric: Metric, window: Window) -> tuple[Quantity, Cluster, float] | Sample:
+        """What the window's series measure, where, and its end in elapsed seconds; or the Sample
+        Prometheus would give instead (an outage, an unknown metric, no series)."""
+        end = self.world.clock.at(window.end)
         if any(a <= end < b for a, b in self.outages):
             return Sample(None, error="Prometheus unreachable: connection refused (simulated outage)")
         quantity = quantity_of(metric)
         if quantity is None:
             return Sample(None, error=f"the simulator cannot tell what custom metric {metric.name!r} measures")
         cluster = self.world.clusters.get(window.region)
-        fleet = self.world.fleet
-        if cluster is None or not fleet.behaviour(window.revision).exports_metrics:
+        if cluster is None or not self.world.fleet.behaviour(window.revision).exports_metrics:
             return Sample(None)
-        step = window.step if window.step > 0 else max(1.0, window.end - window.start)
-        count = max(1, math.floor((window.end - window.start) / step + 1e-9))
-        owner = fit(window.name)  # the bellwether.dev/deployment label value
-        first_ready = min(
-            (p.ready_at for p in cluster.pods if p.owner == owner and p.revision == window.revision and p.ready_at),
-            default=None,
+        return quantity, cluster, end
+
+    def _served(self, cluster: Cluster, owner: str, revision: str, end: float) -> bool:
+        """Whether the revision's series exist by `end`: a pod of it was ready a scrape before."""
+        return any(
+            p.owner == owner and p.revision == revision and p.ready_at is not None and p.ready_at + SCRAPE <= end
+            for p in cluster.pods
         )
-        series: list[float] = []
-        last: float | None = None
-        for k in range(count):
-            t = end - (count - 1 - k) * step
-            # What the revision served: its share of the region's requests, spread over the pods that
-            # received them (the serving Service's endpoints, or a routed revision's ready pods).
-            pods = cluster.serving_pods(owner, t).get(window.revision, [])
-            share = cluster.shares(owner, t).get(window.revision, 0.0)
-            value = fleet.measure(
-                quantity,
-                window.region,
-                window.revision,
-                t,
-                step,
-                share,
-                [t - (p.ready_at or t) for p in pods],
-                t - first_ready if first_ready is not None else 0.0,
-            )
-            last = value
-            if value is not None:
-                series.append(value)
-        return Sample(last, tuple(series))
+
+    # -- the fleet's scrape intervals ---------------------------------------------------------------------
+
+    def _state(self, cluster: Cluster, owner: str, i: int) -> tuple[dict[str, Serving], Around | None]:
+        """Who served what in scrape interval `i` of a region, read at its middle."""
+        key = (cluster.region, owner, i)
+        if key not in self._serving:
+            t = (i + 0.5) * SCRAPE
+            pods, shares = cluster.serving_pods(owner, t), cluster.shares(owner, t)
+            first: dict[str, float] = {}
+            for p in cluster.pods:
+                if p.owner == owner and p.ready_at is not None and p.ready_at <= t:
+                    first[p.revision] = min(first.get(p.revision, p.ready_at), p.ready_at)
+            serving = {
+                rev: Serving(shares.get(rev, 0.0), tuple(t - (p.ready_at or t) for p in ps), t - first.get(rev, t))
+                for rev, ps in pods.items()
+            }
+            self._serving[key] = (serving, self.world.fleet.around(first, t))
+        return self._serving[key]
+
+    def _intervals(self, start: float, end: float) -> range:
+        """The scrape intervals ending in (start, end]."""
+        return range(max(0, math.floor(start / SCRAPE)), math.floor(end / SCRAPE + 1e-9))
+
+    def _each(
+        self, cluster: Cluster, owner: str, revision: str, start: float, end: float
+    ) -> Iterator[tuple[Fleet, int, Serving, Around | None]]:
+        """The scrape intervals of (start, end] in which the revision served in this region."""
+        fleet = self.world.fleet
+        for i in self._intervals(start, end):
+            serving, around = self._state(cluster, owner, i)
+            if revision in serving:
+                yield fleet, i, serving[revision], around
+
+    def _sums(self, cluster: Cluster, owner: str, revision: str, start: float, end: float) -> tuple[int, int]:
+        n = e = 0
+        for fleet, i, serving, around in self._each(cluster, owner, revision, start, end):
+            n += fleet.requests(cluster.region, revision, i, serving, around)
+            e += fleet.errors(cluster.region, revision, i, serving, around)
+        return n, e
+
+    def _histogram(
+        self, q: Quantity, cluster: Cluster, owner: str, revision: str, start: float, end: float
+    ) -> np.ndarray[Any, np.dtype[np.int64]]:
+        total = np.zeros(len(BUCKETS) + 1, dtype=np.int64)
+        for fleet, i, serving, around in self._each(cluster, owner, revision, start, end):
+            total += fleet.histogram(q, cluster.region, revision, i, serving, around)
+        return total
+
+    def _value(
+        self, q: Quantity, cluster: Cluster, owner: str, revision: str, start: float, end: float
+    ) -> float | None:
+        """The quantity over (start, end], as the preset's PromQL computes it; None without requests."""
+        if q == "error_rate":
+            n, e = self._sums(cluster, owner, revision, start, end)
+            return e / n if n else None
+        h = self._histogram(q, cluster, owner, revision, start, end)
+        n = int(h.sum())
+        if n == 0:
+            return None
+        if q not in QUANTILE:
+            return float(h @ _MIDPOINTS) / n
+        cumulative = np.cumsum(h)
+        histogram = Histogram(BUCKETS, tuple(map(float, cumulative[:-1])), float(cumulative[-1]))
+        return histogram.quantile(QUANTILE[q])

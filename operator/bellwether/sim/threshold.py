@@ -1,8 +1,9 @@
 """A fixed-threshold judge, the way most canary tools decide: one absolute bound per metric, checked
 on the canary alone each interval; the engine's `failureLimit` then counts the failed checks.
 
-It exists to be compared with Bellwether's judge in the decision-quality benchmark: it plugs into
+It exists to be compared with Bellwether's judges in the decision-quality benchmark: it plugs into
 the same loop in place of `analysis.measure`, over the same metrics port and analysis requests.
+Like most such tools it has no notion of evidence: one number, over the bound or not.
 """
 
 from __future__ import annotations
@@ -52,15 +53,19 @@ def fixed_threshold(bounds: Mapping[str, float]) -> Measure:
             warm = datetime.fromisoformat(req.warmup_until).timestamp() > start
             for metric in spec.analysis.metrics:
                 bound = bounds.get(metric.name)
-                base = {"metric": metric.name, "region": req.region, "at": at}
+                base = {"metric": metric.name, "region": req.region, "revision": req.canary_revision, "at": at}
                 if warm or bound is None:
                     why = "warming up" if warm else "no fixed bound for this metric"
-                    out.append(Measurement(**base, verdict="Inconclusive", reason=why))
+                    out.append(
+                        Measurement(**base, verdict="Inconclusive", reason=why, cause="pending" if warm else "error")
+                    )
                     continue
                 window = Window(name, namespace, req.region, req.canary_revision, "canary", start, end, interval)
                 sample = await source.sample(metric, window)
                 if sample.value is None:
-                    out.append(Measurement(**base, verdict="Inconclusive", reason=sample.error or "no data"))
+                    out.append(
+                        Measurement(**base, verdict="Inconclusive", reason=sample.error or "no data", cause="error")
+                    )
                     continue
                 verdict = "Failed" if sample.value > bound else "Successful"
                 out.append(Measurement(**base, verdict=verdict, value=sample.value, bound=f"<= {bound:.4g}"))

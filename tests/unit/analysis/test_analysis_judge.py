@@ -135,3 +135,14 @@ def test_error_rate_false_alarms_and_detection(factor: int, n_canary: int, least
         for _ in range(trials)
     )
     assert least <= failed / trials <= most, f"{failed}/{trials} failed at {factor}x errors, {n_canary} intervals"
+
+
+def test_an_inconclusive_verdict_says_whether_it_is_pending_or_an_error() -> None:
+    stable = Sample(2.4, tuple(STABLE))
+    assert judge(LATENCY, Sample(None, error="Prometheus unreachable"), stable).cause == "error"
+    assert judge(LATENCY, Sample(None), stable).cause == "error"  # no series: labels or traffic
+    assert judge(LATENCY, Sample(None), stable, young=True).cause == "pending"  # a new series' first scrapes
+    assert judge(LATENCY, Sample(float("nan")), stable).cause == "error"
+    assert judge(LATENCY, Sample(5.0, (5.0,)), stable).cause == "pending"  # one bad interval: not yet significant
+    assert judge(LATENCY, Sample(2.5, (2.4, 2.5)), None).cause == "error"  # no stable value at all
+    assert judge(LATENCY, Sample(2.4, (2.4, 2.5)), stable).cause is None

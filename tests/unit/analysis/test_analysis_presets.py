@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bellwether.analysis.presets import PRESETS, baseline_of, kind_of, presets_markdown, query_of
+from bellwether.analysis.presets import PRESETS, baseline_of, counting_of, kind_of, presets_markdown, query_of
 from bellwether.analysis.templating import Variables, render
 from bellwether.api.metrics import PRESET_NAMES, Metric
 
@@ -41,3 +41,24 @@ def test_custom_queries_are_judged_as_error_rates_when_they_say_so() -> None:
     errors = Metric(name="errors", query='sum(rate(x{code=~"5.."}[{{interval}}]))', max=0.01)
     latency = Metric(name="latency", query="histogram_quantile(0.99, x)", max=2)
     assert (kind_of(errors), kind_of(latency)) == ("error-rate", "latency")
+
+
+@pytest.mark.parametrize("name", [n for n in PRESET_NAMES if PRESETS[n].counts is not None])
+def test_every_request_level_query_counts_one_revision_over_the_whole_window(name: str) -> None:
+    counts = PRESETS[name].counts
+    assert counts is not None
+    queries = [q for q in (counts.buckets, counts.failed, counts.total) if q is not None]
+    assert queries and (counts.buckets is None) == (counts.failed is not None)
+    for template in queries:
+        query = render(template, Variables("llama", "ml", "us-east", "5d1e88f0", "canary", 600))
+        for matcher in ('namespace="ml"', 'deployment="llama"', 'region="us-east"', 'revision="5d1e88f0"', "[10m]"):
+            assert matcher in query, f"{name}: {matcher} missing from {query}"
+        assert "increase(" in query and "rate(" not in query
+
+
+def test_which_metrics_are_judged_on_their_requests() -> None:
+    assert counting_of(Metric(name="p99", preset="vllm-e2e-latency-p99")) is not None
+    assert counting_of(Metric(name="p99", preset="vllm-e2e-latency-p99", max=3.0)) is not None
+    assert counting_of(Metric(name="avg", preset="triton-request-latency-avg")) is None  # no histogram
+    assert counting_of(Metric(name="p99", preset="vllm-e2e-latency-p99", min=0.1)) is None  # a lower bound
+    assert counting_of(Metric(name="q", query='sum(rate(x{revision="{{revision}}"}[{{interval}}]))', max=1)) is None
