@@ -4,8 +4,8 @@ Apply is level-based and idempotent: server-side apply of every rendered object 
 `bellwether`), pod labels for the `replicas` router's serving membership, and deletion of our objects
 in the region that the plan no longer lists. Only objects labelled as this ModelDeployment's in this
 region are ever deleted. The order keeps two promises at every moment, not only at the end:
-traffic moves first (Services, then routes and serving labels), so no request goes to a pod about
-to be removed; then Deployments shrink and go, and only then do others grow, so the region never
+traffic moves first (Services, then routes and serving labels: pods join the serving Service before
+others leave it), so no request goes to a pod about to be removed and no region serves with fewer pods; then Deployments shrink and go, and only then do others grow, so the region never
 holds more pods than `replicas + maxSurge` asked for.
 """
 
@@ -39,7 +39,7 @@ STUCK = {
 }
 
 
-SERVICES, TRAFFIC, SHRINK, PRUNE_DEPLOYMENTS, GROW, PRUNE_REST = range(6)
+SERVICES, TRAFFIC, UNSERVE, SHRINK, PRUNE_DEPLOYMENTS, GROW, PRUNE_REST = range(7)
 
 
 def _apply_order(obj: Mapping[str, Any], observed: RegionObservation | None) -> int:
@@ -125,7 +125,10 @@ async def apply_region(
         if not fresh or _drifted(obj, observed):
             stages[_apply_order(obj, observed)].append(functools.partial(_apply_one, client, obj, path, digest, now))
     for pod, serve in (serving or {}).items():
-        stages[TRAFFIC].append(functools.partial(client.merge_patch, "Pod", namespace, pod, serving_patch(serve)))
+        # Make before break: pods join the serving Service before others leave it, so a region never
+        # serves with fewer pods while membership moves.
+        stage = TRAFFIC if serve else UNSERVE
+        stages[stage].append(functools.partial(client.merge_patch, "Pod", namespace, pod, serving_patch(serve)))
     changed = sum(map(len, stages.values()))
     keep = frozenset((o["kind"], o["metadata"]["name"]) for o in objects)
     last_prune = client.pruned.get(selector)

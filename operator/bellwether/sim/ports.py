@@ -85,7 +85,8 @@ class SimRegions:
         try:
             # Traffic first, as the operator's writes go: the pods to serve are labelled before any
             # Deployment shrinks, so a ReplicaSet scaling down removes the pods without traffic.
-            for pod, serve in (serving or {}).items():
+            # Pods join before others leave (make before break), as the operator's writes go.
+            for pod, serve in sorted((serving or {}).items(), key=lambda kv: not kv[1]):
                 with contextlib.suppress(KeyError):  # gone since it was observed: the API answers 404
                     cluster.set_serving(pod, serve)
             cluster.apply(objects, owner=self.owner)
