@@ -55,7 +55,7 @@ def load_or_report(path: str) -> ModelDeployment | None:
 
 def pod_caps(spec: ModelDeploymentSpec) -> dict[str, int]:
     """Pods each region may hold at any moment: replicas + maxSurge."""
-    return {r.name: r.replicas + surge_count(spec.rollout.max_surge, r.replicas) for r in spec.regions}
+    return {r.name: r.size + surge_count(spec.rollout.max_surge, r.size) for r in spec.regions}
 
 
 def canary_shares(points: list[dict[str, Any]], revision: str) -> list[tuple[int, list[int]]]:
@@ -83,7 +83,7 @@ def _report_capacity_and_traffic(outcome: Any, spec: ModelDeploymentSpec) -> Non
         shares = canary_shares(points, outcome.revision)
         text = "   ".join(f"{asked}% → {', '.join(f'{g}%' for g in got)}" for asked, got in shares)
         print(f"    {region:10} {text or 'none'}")
-        replicas = spec.region(region).replicas
+        replicas = spec.region(region).size
         for asked, got in shares:
             best = min([g for g in got if g] or [0], key=lambda g: abs(g - asked))
             if asked not in (0, 100) and best != asked:

@@ -30,7 +30,7 @@ def weight_notes(spec: ModelDeploymentSpec) -> list[str]:
     if not router_of(spec).by_pods:
         return []
     weights = [s.set_weight for s in spec.rollout.steps if s.set_weight is not None and s.set_weight < 100]
-    return unmet_weights(weights, [(r.name, r.replicas) for r in spec.regions], spec.rollout.max_surge)
+    return unmet_weights(weights, [(r.name, r.size) for r in spec.regions], spec.rollout.max_surge)
 
 
 def name_of(value: Any) -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from bellwether.api import API_VERSION, KIND, ModelDeploymentSpec
 from bellwether.render import names
+from bellwether.render.autoscaler import autoscaler_objects
 from bellwether.render.routers import router_of
 from bellwether.render.workload import deployment, revision_service, serving_service
 from bellwether.rollout.types import RegionPlan
@@ -61,13 +62,17 @@ def _objects(name: str, namespace: str, spec: ModelDeploymentSpec, plan: RegionP
     ns = region_namespace(namespace, spec, plan.region)
     out: list[dict[str, Any]] = []
     for rev in plan.revisions:
-        out.append(deployment(name, ns, plan.region, region.node_selector, rev))
+        dep = deployment(name, ns, plan.region, region.node_selector, rev)
+        if region.autoscaling is not None:
+            dep["metadata"]["annotations"][names.AUTOSCALED] = "true"
+        out.append(dep)
         out.append(revision_service(name, ns, plan.region, rev))
     if plan.revisions:
         out.append(serving_service(name, ns, plan.region, plan.revisions[0].template.runtime.port))
     route = router_of(spec).render
     if route is not None and plan.revisions:
         out.append(route(name, ns, spec, plan))
+    out += autoscaler_objects(name, ns, spec, plan)
     return out
 
 

@@ -16,6 +16,7 @@ from bellwether.rollout.clock import elapsed
 from bellwether.rollout.commands import apply_command
 from bellwether.rollout.conditions import set_condition
 from bellwether.rollout.due import seconds_until_due
+from bellwether.rollout.live import needed
 from bellwether.rollout.pausing import paused
 from bellwether.rollout.plans import all_plans, ready
 from bellwether.rollout.rollback import roll_back, start_canary
@@ -92,7 +93,7 @@ def _settle(work: Work, target: str, before: ModelDeploymentStatus) -> None:
     if st.progress.rolled_back_revision is not None and st.progress.rolled_back_revision == target:
         st.phase = "RolledBack"
         return
-    short = [r for r in work.spec.regions if ready(work.obs, r.name, st.stable_revision) < r.replicas]
+    short = [r for r in work.spec.regions if ready(work.obs, r.name, st.stable_revision) < _needed(work, r.name)]
     if not short:
         st.phase = "Healthy"
         return
@@ -114,15 +115,19 @@ def _settle(work: Work, target: str, before: ModelDeploymentStatus) -> None:
             problems.append(f"{r.name} unreachable ({(seen.error if seen is not None else None) or 'not observed'})")
         else:
             have = ready(work.obs, r.name, st.stable_revision)
-            problems.append(f"{r.name} has {have}/{r.replicas} ready replicas of {st.stable_revision}")
+            problems.append(f"{r.name} has {have}/{_needed(work, r.name)} ready replicas of {st.stable_revision}")
     st.phase = "Degraded"
     st.message = "degraded: " + "; ".join(problems)
     work.degraded = ("RegionUnreachable" if len(lost) == len(short) else "ReplicasUnavailable", st.message)
 
 
+def _needed(work: Work, region: str) -> int:
+    return needed(work.spec, work.status, work.obs, region)
+
+
 def _drained(work: Work) -> bool:
     st = work.status
-    return all(ready(work.obs, r.name, st.stable_revision) >= r.replicas for r in work.spec.regions)
+    return all(ready(work.obs, r.name, st.stable_revision) >= _needed(work, r.name) for r in work.spec.regions)
 
 
 def _requeue(work: Work) -> float:

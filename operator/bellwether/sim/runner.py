@@ -187,7 +187,9 @@ class Runner:
             self.on_entry(entry)
 
     def _describe(self, spec: ModelDeploymentSpec) -> str:
-        regions = ", ".join(f"{r.name} ({r.replicas})" for r in spec.regions)
+        regions = ", ".join(
+            f"{r.name} ({r.size if r.replicas is not None else f'{r.size}+, autoscaled'})" for r in spec.regions
+        )
         return f"model {spec.model.name} {spec.model.version} (revision {revision_of(template_of(spec))}), {regions}"
 
     def _record(self, old: ModelDeploymentStatus, obs: Observations, decision: Decision) -> None:
@@ -253,8 +255,8 @@ class Runner:
                 continue
             if all(
                 present(region) == {rev}
-                and region.pods[rev].ready >= self.spec.region(name).replicas
-                and region.pods[rev].desired == self.spec.region(name).replicas
+                and region.pods[rev].ready >= self.spec.region(name).size
+                and (region.pods[rev].desired == self.spec.region(name).size or self.spec.region(name).autoscaling)
                 for name, region in obs.regions.items()
             ):
                 self.full_since[rev] = self.elapsed

@@ -1,0 +1,211 @@
+"""`regions[].autoscaling`: a region sized by an autoscaler instead of a fixed replica count.
+
+The metrics are the `autoscaling/v2` MetricSpec shape, field for field, so a block pasted from an
+existing HorizontalPodAutoscaler works unchanged; Bellwether renders the HPA from it (`render/`).
+`external` names a scaler that is not an HPA Bellwether renders (KEDA, a custom controller): Bellwether
+then leaves the stable Deployment's replicas to it and only reads the count it keeps.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from bellwether.api.base import Invalid, Wire, cel
+from bellwether.api.patterns import DNS_LABEL
+
+MAX_METRICS = 8
+MAX_AUTOSCALED_REPLICAS = 1000
+
+
+def _coerce_quantity(value: Any) -> Any:
+    """`averageValue: 5` and `averageValue: "5"` are the same quantity, as for Kubernetes."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+_QUANTITY = r"^[+-]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[0-9]+)?$"
+
+Quantity = Annotated[
+    str,
+    BeforeValidator(_coerce_quantity),
+    Field(pattern=_QUANTITY, max_length=64),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "maxLength": 64,
+            "description": "A Kubernetes quantity: 5, 500m, 1.5, 2Gi.",
+        }
+    ),
+]
+
+# Label selectors are passed to the HPA as given; Kubernetes checks their shape.
+LabelSelector = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "description": "A label selector (matchLabels / matchExpressions), as in a HorizontalPodAutoscaler.",
+        }
+    ),
+]
+
+
+class MetricTarget(Wire):
+    type: Literal["Utilization", "Value", "AverageValue"] = Field(description="What the target compares.")
+    value: Quantity | None = Field(default=None, description="The metric's total value (type Value).")
+    average_value: Quantity | None = Field(default=None, description="Per pod (type AverageValue).")
+    average_utilization: int | None = Field(
+        default=None, ge=1, le=10000, description="Percent of the pods' request (type Utilization)."
+    )
+
+    @model_validator(mode="after")
+    def _given(self) -> MetricTarget:
+        needed = {"Utilization": "averageUtilization", "Value": "value", "AverageValue": "averageValue"}[self.type]
+        have = {"averageUtilization": self.average_utilization, "value": self.value, "averageValue": self.average_value}
+        if have[needed] is None:
+            raise Invalid(needed, f"is required with target type {self.type}")
+        return self
+
+
+class MetricIdentifier(Wire):
+    name: str = Field(min_length=1, max_length=253, description="The metric's name, e.g. vllm:num_requests_waiting.")
+    selector: LabelSelector | None = Field(default=None, description="Narrows the metric's series.")
+
+
+class ObjectReference(Wire):
+    api_version: str | None = Field(default=None, max_length=253, description="The object's apiVersion.")
+    kind: str = Field(min_length=1, max_length=63, description="The object's kind.")
+    name: str = Field(min_length=1, max_length=253, description="The object's name.")
+
+
+class PodsMetric(Wire):
+    metric: MetricIdentifier
+    target: MetricTarget
+
+
+class ObjectMetric(Wire):
+    described_object: ObjectReference = Field(description="The object the metric describes.")
+    metric: MetricIdentifier
+    target: MetricTarget
+
+
+class ExternalMetric(Wire):
+    metric: MetricIdentifier
+    target: MetricTarget
+
+
+class ResourceMetric(Wire):
+    name: str = Field(min_length=1, max_length=253, description="cpu, memory, or another resource.")
+    target: MetricTarget
+
+
+class ContainerResourceMetric(Wire):
+    name: str = Field(min_length=1, max_length=253, description="cpu, memory, or another resource.")
+    container: str = Field(min_length=1, max_length=63, description="The container whose usage counts.")
+    target: MetricTarget
+
+
+_SOURCE = {
+    "Pods": "pods",
+    "Object": "object",
+    "External": "external",
+    "Resource": "resource",
+    "ContainerResource": "containerResource",
+}
+
+
+class MetricSpec(Wire):
+    """One autoscaling/v2 MetricSpec: `type` and the one source it names."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    " && ".join(f"(self.type == '{kind}') == has(self.{source})" for kind, source in _SOURCE.items()),
+                    "a metric has exactly the source its type names (type Pods: pods, type External: external, ...)",
+                )
+            ]
+        }
+    )
+    type: Literal["Pods", "Object", "External", "Resource", "ContainerResource"]
+    pods: PodsMetric | None = None
+    object: ObjectMetric | None = None
+    external: ExternalMetric | None = None
+    resource: ResourceMetric | None = None
+    container_resource: ContainerResourceMetric | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> MetricSpec:
+        given = [source for source in _SOURCE.values() if getattr(self, _snake(source)) is not None]
+        wanted = _SOURCE[self.type]
+        if given != [wanted]:
+            extra = [g for g in given if g != wanted]
+            why = f"has {', '.join(extra)} as well" if extra else f"has no {wanted}"
+            raise Invalid(
+                wanted if not extra else extra[0], f"a metric of type {self.type} needs {wanted} alone; {why}"
+            )
+        return self
+
+
+def _snake(name: str) -> str:
+    return "container_resource" if name == "containerResource" else name
+
+
+class ExternalScaler(Wire):
+    owned_by: str = Field(
+        pattern=DNS_LABEL,
+        max_length=63,
+        description="Who scales the stable Deployment instead of an HPA Bellwether renders, e.g. keda. "
+        "Bellwether leaves its replicas alone and reads the count it keeps.",
+    )
+
+
+class Autoscaling(Wire):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel("self.minReplicas <= self.maxReplicas", "minReplicas must not be above maxReplicas"),
+                cel(
+                    "has(self.external) != (has(self.metrics) && size(self.metrics) > 0)",
+                    "give metrics (Bellwether renders an HPA) or external (another scaler owns the replicas), not both",
+                ),
+            ]
+        }
+    )
+    min_replicas: int = Field(ge=1, le=MAX_AUTOSCALED_REPLICAS, description="The fewest replicas the region keeps.")
+    max_replicas: int = Field(ge=1, le=MAX_AUTOSCALED_REPLICAS, description="The most replicas the autoscaler asks.")
+    metrics: list[MetricSpec] = Field(
+        default_factory=list,
+        max_length=MAX_METRICS,
+        description="autoscaling/v2 metrics of the HPA Bellwether renders for the stable revision.",
+    )
+    behavior: Annotated[
+        dict[str, Any] | None,
+        WithJsonSchema(
+            {
+                "type": "object",
+                "x-kubernetes-preserve-unknown-fields": True,
+                "description": "The HPA's scaleUp / scaleDown behavior, passed through as given.",
+            }
+        ),
+    ] = Field(default=None, description="The HPA's scaleUp / scaleDown behavior, passed through as given.")
+    external: ExternalScaler | None = Field(
+        default=None, description="Another scaler (e.g. KEDA) owns the replicas; no HPA is rendered."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise Invalid("minReplicas", f"{self.min_replicas} is above maxReplicas {self.max_replicas}")
+        if (self.external is not None) == bool(self.metrics):
+            raise Invalid(
+                "metrics",
+                "give metrics (Bellwether renders an HPA) or external (another scaler owns the replicas), not both",
+            )
+        return self
+
+    @property
+    def renders_hpa(self) -> bool:
+        return self.external is None
