@@ -8,8 +8,9 @@ rollout never fight:
 - Bellwether writes stable's replicas only where the step needs a number: the first deploy, a
   rollback or drain that must bring stable back to the live count, and the hand-over at weight 100,
   where stable gives up a pod for each ready canary pod;
-- the autoscaler targets the stable revision; a canary becomes stable (and gets the autoscaler)
-  only once it runs the whole live count, so the hand-over needs no capacity dip and no new pod.
+- the autoscaler targets the stable revision, and is held (its HPA removed) while Bellwether holds
+  stable's count beside another revision; a canary becomes stable, and gets the autoscaler, only
+  once it runs the whole live count, so the hand-over needs no capacity dip and no new pod.
 """
 
 from __future__ import annotations
@@ -36,7 +37,19 @@ def autoscale(
     elif stable_at is not None and live is not None and live >= revisions[stable_at].replicas and weight < 100:
         # Enough as the autoscaler keeps it: its count, not ours.
         revisions[stable_at] = replace(revisions[stable_at], replicas=live, autoscaled=True)
-    return RegionPlan(name, tuple(revisions), autoscaler=stable if stable_at is not None else None)
+    return RegionPlan(name, tuple(revisions), autoscaler=_scaled(revisions, stable_at))
+
+
+def _scaled(revisions: list[RevisionPlan], stable_at: int | None) -> str | None:
+    """The revision the autoscaler scales: stable, unless Bellwether holds stable's count while another
+    revision takes over or leaves (weight 100, a rollback, a drain). The autoscaler is held then (no
+    HPA): with its minimum it would put back the pods the hand-over gives up, over and over."""
+    if stable_at is None:
+        return None
+    stable = revisions[stable_at]
+    if not stable.autoscaled and len(revisions) > 1:
+        return None
+    return stable.revision
 
 
 def _beside(

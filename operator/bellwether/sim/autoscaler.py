@@ -53,9 +53,11 @@ class Autoscaler:
         if t < self.last_sync + SYNC_SECONDS or self.cluster.unreachable:
             return
         self.last_sync = t
-        for (kind, name), obj in sorted(self.cluster.objects.items()):
-            if kind == KIND:
-                self._sync_one(name, obj, t)
+        present = {name: obj for (kind, name), obj in sorted(self.cluster.objects.items()) if kind == KIND}
+        for gone in set(self.recommendations) - set(present):
+            del self.recommendations[gone]  # a deleted HPA's history goes with it
+        for name, obj in present.items():
+            self._sync_one(name, obj, t)
 
     def _sync_one(self, name: str, hpa: Mapping[str, Any], t: float) -> None:
         spec = hpa["spec"]
