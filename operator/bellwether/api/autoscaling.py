@@ -8,9 +8,10 @@ then leaves the stable Deployment's replicas to it and only reads the count it k
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from bellwether.api.base import Invalid, Wire, cel
 from bellwether.api.patterns import DNS_LABEL
@@ -24,17 +25,33 @@ def _coerce_quantity(value: Any) -> Any:
     return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
 
 
-_QUANTITY = r"^[+-]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[0-9]+)?$"
+_QUANTITY_PATTERN = r"^[+-]?[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei|e[0-9]+)?$"
+_QUANTITY = re.compile(_QUANTITY_PATTERN)
 
+
+def _check_quantity(value: str | None) -> str | None:
+    if value is not None and (len(value) > 64 or not _QUANTITY.match(value)):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity such as 5, 500m, 1.5 or 2Gi")
+    return value
+
+
+# Optional, and an int-or-string in the CRD: the schema says it once, without a nullable variant
+# (an int-or-string node has no type to be nullable with).
 Quantity = Annotated[
-    str,
+    str | None,
     BeforeValidator(_coerce_quantity),
-    Field(pattern=_QUANTITY, max_length=64),
+    AfterValidator(_check_quantity),
     WithJsonSchema(
         {
             "x-kubernetes-int-or-string": True,
             "maxLength": 64,
             "description": "A Kubernetes quantity: 5, 500m, 1.5, 2Gi.",
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"type(self) == int || self.matches('{_QUANTITY_PATTERN}')",
+                    "message": "must be a Kubernetes quantity such as 5, 500m, 1.5 or 2Gi",
+                }
+            ],
         }
     ),
 ]
@@ -52,17 +69,28 @@ LabelSelector = Annotated[
 ]
 
 
+_TARGET_FIELD = {"Utilization": "averageUtilization", "Value": "value", "AverageValue": "averageValue"}
+
+
 class MetricTarget(Wire):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(f"self.type != '{kind}' || has(self.{name})", f"is required with target type {kind}", f".{name}")
+                for kind, name in _TARGET_FIELD.items()
+            ]
+        }
+    )
     type: Literal["Utilization", "Value", "AverageValue"] = Field(description="What the target compares.")
-    value: Quantity | None = Field(default=None, description="The metric's total value (type Value).")
-    average_value: Quantity | None = Field(default=None, description="Per pod (type AverageValue).")
+    value: Quantity = Field(default=None, description="The metric's total value (type Value).")
+    average_value: Quantity = Field(default=None, description="Per pod (type AverageValue).")
     average_utilization: int | None = Field(
         default=None, ge=1, le=10000, description="Percent of the pods' request (type Utilization)."
     )
 
     @model_validator(mode="after")
     def _given(self) -> MetricTarget:
-        needed = {"Utilization": "averageUtilization", "Value": "value", "AverageValue": "averageValue"}[self.type]
+        needed = _TARGET_FIELD[self.type]
         have = {"averageUtilization": self.average_utilization, "value": self.value, "averageValue": self.average_value}
         if have[needed] is None:
             raise Invalid(needed, f"is required with target type {self.type}")
@@ -81,30 +109,30 @@ class ObjectReference(Wire):
 
 
 class PodsMetric(Wire):
-    metric: MetricIdentifier
-    target: MetricTarget
+    metric: MetricIdentifier = Field(description="The per-pod metric, averaged over the pods.")
+    target: MetricTarget = Field(description="Its target; type AverageValue.")
 
 
 class ObjectMetric(Wire):
     described_object: ObjectReference = Field(description="The object the metric describes.")
-    metric: MetricIdentifier
-    target: MetricTarget
+    metric: MetricIdentifier = Field(description="The object's metric.")
+    target: MetricTarget = Field(description="Its target; type Value or AverageValue.")
 
 
 class ExternalMetric(Wire):
-    metric: MetricIdentifier
-    target: MetricTarget
+    metric: MetricIdentifier = Field(description="A metric from outside the cluster's objects.")
+    target: MetricTarget = Field(description="Its target; type Value or AverageValue.")
 
 
 class ResourceMetric(Wire):
     name: str = Field(min_length=1, max_length=253, description="cpu, memory, or another resource.")
-    target: MetricTarget
+    target: MetricTarget = Field(description="Its target; type Utilization or AverageValue.")
 
 
 class ContainerResourceMetric(Wire):
     name: str = Field(min_length=1, max_length=253, description="cpu, memory, or another resource.")
     container: str = Field(min_length=1, max_length=63, description="The container whose usage counts.")
-    target: MetricTarget
+    target: MetricTarget = Field(description="Its target; type Utilization or AverageValue.")
 
 
 _SOURCE = {
@@ -129,12 +157,16 @@ class MetricSpec(Wire):
             ]
         }
     )
-    type: Literal["Pods", "Object", "External", "Resource", "ContainerResource"]
-    pods: PodsMetric | None = None
-    object: ObjectMetric | None = None
-    external: ExternalMetric | None = None
-    resource: ResourceMetric | None = None
-    container_resource: ContainerResourceMetric | None = None
+    type: Literal["Pods", "Object", "External", "Resource", "ContainerResource"] = Field(
+        description="Which source follows: Pods, Object, External, Resource or ContainerResource."
+    )
+    pods: PodsMetric | None = Field(default=None, description="type Pods: a metric of every pod, averaged.")
+    object: ObjectMetric | None = Field(default=None, description="type Object: a metric of one object.")
+    external: ExternalMetric | None = Field(default=None, description="type External: a metric from outside.")
+    resource: ResourceMetric | None = Field(default=None, description="type Resource: CPU or memory of the pods.")
+    container_resource: ContainerResourceMetric | None = Field(
+        default=None, description="type ContainerResource: CPU or memory of one container."
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> MetricSpec:
