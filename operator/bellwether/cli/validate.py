@@ -30,7 +30,9 @@ def weight_notes(spec: ModelDeploymentSpec) -> list[str]:
     if not router_of(spec).by_pods:
         return []
     weights = [s.set_weight for s in spec.rollout.steps if s.set_weight is not None and s.set_weight < 100]
-    return unmet_weights(weights, [(r.name, r.size) for r in spec.regions], spec.rollout.max_surge)
+    # An autoscaled region's count moves; its minimum is the count it starts a rollout with at the least.
+    regions = [(r.name if r.autoscaling is None else f"{r.name} at minReplicas", r.size) for r in spec.regions]
+    return unmet_weights(weights, regions, spec.rollout.max_surge)
 
 
 def name_of(value: Any) -> str | None:
