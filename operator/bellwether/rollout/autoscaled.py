@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bellwether.api import ModelDeploymentSpec, ModelDeploymentStatus
-from bellwether.rollout.live import desired, ready
+from bellwether.rollout.live import desired, promoted_alone, ready
 from bellwether.rollout.replicas import autoscaled_canary, share_of
 from bellwether.rollout.types import Observations, RegionPlan, RevisionPlan
 
@@ -34,6 +34,11 @@ def autoscale(
     stepping = canary_at is not None and revisions[canary_at].revision == status.canary_revision
     if stepping and stable_at is not None and canary_at is not None and 0 < weight < 100:
         revisions = _beside(spec, obs, name, weight, revisions, (canary_at, stable_at), live)
+    elif stepping and canary_at is not None and len(revisions) == 1 and promoted_alone(status, obs, name, weight):
+        # A promoted wave: the canary runs the region alone, its autoscaler scales it until it is stable.
+        count = desired(obs, name, status.canary_revision) or revisions[canary_at].replicas
+        revisions[canary_at] = replace(revisions[canary_at], replicas=count, autoscaled=True)
+        return RegionPlan(name, tuple(revisions), autoscaler=revisions[canary_at].revision)
     elif stable_at is not None and live is not None and live >= revisions[stable_at].replicas and weight < 100:
         # Enough as the autoscaler keeps it: its count, not ours.
         revisions[stable_at] = replace(revisions[stable_at], replicas=live, autoscaled=True)

@@ -66,6 +66,8 @@ def live_replicas(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs:
     stable = desired(obs, region, status.stable_revision)
     remembered = _remembered(status, region)
     weight = canary_weight_in(spec, status, region)
+    if promoted_alone(status, obs, region, weight):
+        return _clamp(auto, desired(obs, region, status.canary_revision) or remembered or 0)
     if status.canary_revision is not None and 0 < weight < 100:
         canary = desired(obs, region, status.canary_revision) or 0
         base = stable if stable is not None else (remembered or auto.min_replicas)
@@ -73,6 +75,15 @@ def live_replicas(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs:
     if _handing_over(status, obs, region, weight):
         return _clamp(auto, max(remembered or 0, stable or 0))
     return _clamp(auto, stable if stable is not None else (remembered or 0))
+
+
+def promoted_alone(status: ModelDeploymentStatus, obs: Observations, region: str, weight: int) -> bool:
+    """The canary serves the region alone at 100% (a promoted wave): stable's Deployment is gone, which
+    happens only once the canary runs the whole live count. The region's autoscaler scales it then."""
+    seen = obs.regions.get(region)
+    if status.canary_revision is None or weight < 100 or seen is None or not seen.reachable:
+        return False
+    return status.canary_revision in seen.pods and status.stable_revision not in seen.pods
 
 
 def _clamp(auto: Autoscaling, n: int) -> int:

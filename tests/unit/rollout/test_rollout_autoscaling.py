@@ -192,3 +192,15 @@ def test_a_rollout_through_an_autoscaled_region_follows_the_autoscaler_and_rolls
     # Stable alone now carries what both served (the canary's share included), and the autoscaler has it.
     assert world.ready("a", old) >= least
     assert world.decisions[-1].regions[0].autoscaler == old and world.decisions[-1].regions[0].revisions[0].autoscaled
+
+
+def test_a_promoted_wave_gives_its_autoscaler_to_the_canary_once_stable_is_gone() -> None:
+    st = status(100, wave=1, remembered=10)  # region a is in wave 0: promoted, the canary at 100%
+    two_waves = SPEC.model_copy(update={"regions": [SPEC.regions[0], SPEC.regions[0].model_copy(update={"name": "b"})]})
+    handing = region_plan(two_waves, st, seen(old=(2, 2), new=(10, 8)), "a")
+    assert handing.autoscaler is None  # stable still there: Bellwether holds both counts
+    alone = region_plan(two_waves, st, seen(new=(13, 13)), "a")
+    (canary,) = alone.revisions
+    assert canary.autoscaled and canary.replicas == 13  # the HPA scaled it past the 10 it was given
+    assert alone.autoscaler == "new"
+    assert live_replicas(two_waves, st, seen(new=(13, 13)), "a") == 13
