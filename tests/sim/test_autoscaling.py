@@ -8,12 +8,15 @@ to the new revision without replacing a pod.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from bellwether.api import parse_spec
+import yaml
+
+from bellwether.api import parse, parse_spec
 from bellwether.render import names
 from bellwether.sim.autoscaler import KIND as HPA
-from bellwether.sim.play import next_revision
+from bellwether.sim.play import next_revision, play
 from bellwether.sim.runner import Runner
 from bellwether.sim.source import SimMetricSource
 from bellwether.sim.world import World
@@ -118,3 +121,15 @@ async def test_the_canary_follows_the_autoscaler_and_promotion_hands_it_over_wit
     hpas = [o for (kind, _), o in cluster.objects.items() if kind == HPA]
     assert [h["spec"]["scaleTargetRef"]["name"] for h in hpas] == [deployment.name]
     assert runner.status.regions[0].replicas == deployment.replicas >= 2 * before
+
+
+async def test_the_autoscaled_multi_region_example_promotes_a_healthy_revision_in_every_region() -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "vllm-autoscaled-multi-region.yaml"
+    spec = parse(yaml.safe_load(path.read_text())).spec
+    outcome = await play(spec, "healthy", seed=3)
+    assert outcome.result == "promoted"
+    assert outcome.regions_touched == ["us-east", "eu-west", "ap-south"]
+    # Every region ends serving the new revision with at least its minimum.
+    for region in spec.regions:
+        assert region.autoscaling is not None
+        assert outcome.serving[region.name].get(outcome.revision, 0) >= region.autoscaling.min_replicas

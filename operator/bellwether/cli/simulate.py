@@ -75,7 +75,11 @@ def canary_shares(points: list[dict[str, Any]], revision: str) -> list[tuple[int
 
 def _report_capacity_and_traffic(outcome: Any, spec: ModelDeploymentSpec) -> None:
     caps = pod_caps(spec)
-    peaks = ", ".join(f"{r} {outcome.pod_peak[r]}/{caps[r]}" for r in caps)
+    # An autoscaled region has no fixed cap: its autoscaler moves the count, maxSurge bounds what the canary adds.
+    peaks = ", ".join(
+        f"{r} {outcome.pod_peak[r]}" + (f"/{caps[r]}" if spec.region(r).autoscaling is None else " (autoscaled)")
+        for r in caps
+    )
     print(f"  pods at most:    {peaks} (replicas + maxSurge)")
     print(f"  GPUs at most:    {', '.join(f'{r} {outcome.gpu_peak[r]}' for r in caps)}")
     print("  canary traffic:  weight asked → share achieved, per region")
@@ -87,7 +91,8 @@ def _report_capacity_and_traffic(outcome: Any, spec: ModelDeploymentSpec) -> Non
         for asked, got in shares:
             best = min([g for g in got if g] or [0], key=lambda g: abs(g - asked))
             if asked not in (0, 100) and best != asked:
-                print(f"    {'':10} {asked}% cannot be met with {replicas} replicas: {best}% was the closest")
+                with_ = f"{replicas} replicas" if spec.region(region).autoscaling is None else "the live count"
+                print(f"    {'':10} {asked}% cannot be met with {with_}: {best}% was the closest")
 
 
 def _simulate(args: argparse.Namespace) -> int:
