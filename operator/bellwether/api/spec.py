@@ -183,7 +183,10 @@ class Region(Wire):
     )
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="A DNS label; used in child names and labels.")
     replicas: int | None = Field(
-        default=None, ge=0, le=1000, description="Serving replicas in this region once fully rolled out."
+        default=None,
+        ge=0,
+        le=1000,
+        description="Serving replicas in this region once fully rolled out; or give autoscaling.",
     )
     autoscaling: Autoscaling | None = Field(
         default=None,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from world import World, revision
 
 from bellwether.api import (
@@ -29,7 +31,9 @@ from bellwether.rollout.types import ManualCommand, Observations, RegionObservat
 STEPS: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {"duration": "1m"}}, {"setWeight": 50}]
 
 
-def autoscaled_spec(*, version: str = "v1", min_replicas: int = 2, max_replicas: int = 20) -> ModelDeploymentSpec:
+def autoscaled_spec(
+    *, version: str = "v1", min_replicas: int = 2, max_replicas: int = 20, steps: list[dict[str, Any]] = STEPS
+) -> ModelDeploymentSpec:
     metric = {
         "type": "Pods",
         "pods": {
@@ -47,7 +51,7 @@ def autoscaled_spec(*, version: str = "v1", min_replicas: int = 2, max_replicas:
                     "autoscaling": {"minReplicas": min_replicas, "maxReplicas": max_replicas, "metrics": [metric]},
                 }
             ],
-            "rollout": {"maxSurge": "25%", "bakeTime": "0s", "steps": STEPS},
+            "rollout": {"maxSurge": "25%", "bakeTime": "0s", "steps": steps},
             "analysis": {
                 "prometheus": {"url": "http://prometheus:9090"},
                 "metrics": [{"name": "error-rate", "query": "sum(x)", "max": 0.01}],
@@ -204,3 +208,50 @@ def test_a_promoted_wave_gives_its_autoscaler_to_the_canary_once_stable_is_gone(
     assert canary.autoscaled and canary.replicas == 13  # the HPA scaled it past the 10 it was given
     assert alone.autoscaler == "new"
     assert live_replicas(two_waves, st, seen(new=(13, 13)), "a") == 13
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+@given(
+    moves=st.lists(st.tuples(st.integers(0, 40), st.integers(2, 20)), max_size=6),
+    verdict=st.sampled_from(["Successful", "Failed"]),
+)
+def test_whatever_the_autoscaler_does_the_rollout_ends_and_bellwether_never_shrinks_a_serving_stable_mid_step(
+    moves: list[tuple[int, int]], verdict: str
+) -> None:
+    """The HPA moves stable at random moments; the engine never lowers stable's count itself during a
+    step (only the autoscaler does), never asks the canary for more than the surge room beside what is
+    ready (ready canary pods apart), and the run always ends: promoted, or rolled back on a failure."""
+    judged = [{"setWeight": 25}, {"analysis": {"duration": "1m"}}, {"setWeight": 50}]
+    world = World(autoscaled_spec(steps=judged), judge=lambda *_: verdict, start_seconds=10.0)  # type: ignore[arg-type, return-value]
+    world.settle()
+    old = revision(world.spec)
+    world.spec = autoscaled_spec(version="v2", steps=judged)
+    world.generation += 1
+    new = revision(world.spec)
+    at = dict(moves)
+    checked = 0
+    for i in range(400):
+        if i in at and old in world.pods.get("a", {}):
+            advance_autoscaler(world, "a", old, at[i])
+        before = world.pods["a"][old].desired if old in world.pods["a"] else None
+        ready = world.ready("a", old) + world.ready("a", new)
+        canary_ready = world.ready("a", new)
+        decision = world.step()
+        plan = decision.regions[0]
+        by = {r.revision: r for r in plan.revisions}
+        stepping = 0 < decision.status.canary_weight < 100 and decision.status.canary_revision == new
+        if stepping and old in by and before is not None:
+            assert by[old].autoscaled and by[old].replicas == before
+            room = ready + -(-max(ready, 1) * 25 // 100) - before
+            assert by[new].replicas <= max(canary_ready, room)
+            checked += 1
+        st_ = world.status
+        if (
+            st_.canary_revision is None
+            and st_.progress.draining_revision is None
+            and st_.phase in ("Healthy", "RolledBack")
+        ):
+            break
+    assert checked > 0  # the canary did run beside an autoscaled stable
+    assert world.status.phase in ("Healthy", "RolledBack")
+    assert world.status.stable_revision == (new if verdict == "Successful" else old)
