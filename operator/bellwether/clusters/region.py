@@ -268,6 +268,8 @@ async def _prune(
         except ApiError as e:
             if e.status == 404 and (kind in ROUTE_KINDS or kind == HPA):
                 return []  # a kind that is not served has nothing of ours
+            if e.status == 403 and kind == HPA:
+                return []  # an identity never allowed HPAs (no autoscaled region here) never created one
             raise
 
     found = await asyncio.gather(*(listed(kind) for kind in kinds))
