@@ -215,6 +215,21 @@ def pace(requeue_after: float, max_requeue: float, errors_changed: bool, rng: ra
     return min(requeue, ERROR_REQUEUE) if errors_changed else requeue
 
 
+# How long after its due time a real timer wakes: one firing a hair early would find the measurement not
+# yet due and come back a second later. Virtual clocks (the simulator) wake exactly on time.
+LATE_BY = 0.05
+
+
+def wall_wait(requeue_after: float | None, took: float, max_requeue: float) -> float:
+    """The real-time wait before the next cycle, counted from this cycle's start as the decision's "due in
+    N seconds" is: counted from its end, each cycle would come later by the time the last one took, and
+    objects slowed by a busy moment would pile onto the ones due after them. None: the cycle raised before
+    it could decide (the home cluster failed); the next one starts over from a fresh read after the
+    longest wait."""
+    delay = max_requeue if requeue_after is None else requeue_after
+    return max(0.0, delay + LATE_BY - took)
+
+
 # A cycle at least this long, during which the process computed at least this share of the time, was
 # slowed by the operator's own load (cycles crowding its one core), not by a slow server.
 CROWDED_SECONDS = 1.0
