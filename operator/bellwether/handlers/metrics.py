@@ -31,10 +31,11 @@ ROLLOUTS_ROLLED_BACK = Counter(
 ANALYSIS_VERDICTS = Counter(
     "bellwether_analysis_verdicts_total", "Judged measurements, by metric and verdict.", ["metric", "verdict"]
 )
+# Up to minutes: a cycle slower than the interval (30 s by default) must land in a bucket of its own.
 RECONCILE_SECONDS = Histogram(
     "bellwether_reconcile_duration_seconds",
     "One rollout cycle: observe every region, analyse, decide, apply, write status.",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
 )
 CYCLE_INTERVAL = Gauge(
     "bellwether_cycle_interval_seconds",
