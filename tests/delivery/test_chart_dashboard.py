@@ -165,3 +165,14 @@ def test_the_chart_ships_the_dashboard_for_the_sidecar_only_when_asked(helm: Hel
     elsewhere = {"metrics": {"grafanaDashboard": {"enabled": True, "namespace": "monitoring"}}}
     (moved,) = [c for c in render(helm, elsewhere, helm_tmp).of_kind("ConfigMap") if c["metadata"]["name"] == name]
     assert moved["metadata"]["namespace"] == "monitoring"
+
+
+def test_the_observability_page_documents_every_series_and_alert() -> None:
+    page = (CHART.parents[1] / "docs" / "observability.md").read_text()
+    families = {
+        n.removesuffix("_total").removesuffix("_bucket") for n in exported() if not n.endswith(("_count", "_sum"))
+    }
+    missing = [n for n in sorted(families) if f"`{n}" not in page]
+    assert not missing, f"docs/observability.md does not list {missing}"
+    alerts = [r["alert"] for r in yaml.safe_load(RULES.read_text())["groups"][0]["rules"]]
+    assert [a for a in alerts if f"`{a}`" not in page] == []
