@@ -64,6 +64,30 @@ def phase_case(rules: dict[str, Any], alert: str, phase: str, hold: int, severit
     }
 
 
+def degraded_case(rules: dict[str, Any], hold: int) -> dict[str, Any]:
+    """llama stays Degraded; other is Degraded because it was rolled back (an alert of its own); a
+    third is Degraded for less than `hold` minutes."""
+    degraded = 'bellwether_rollout_condition{%s,condition="Degraded",status="True"}'
+    rolled_back = 'bellwether_rollout_phase{%s,phase="RolledBack"}'
+    short = 'namespace="ml",name="short"'
+    alert = "BellwetherDegraded"
+    labels = {"severity": "warning", "namespace": "ml", "name": "llama", "condition": "Degraded", "status": "True"}
+    return {
+        "interval": "1m",
+        "input_series": [
+            {"series": degraded % MD, "values": f"0 0 1x{hold + 30}"},
+            {"series": rolled_back % MD, "values": f"0x{hold + 30}"},
+            {"series": degraded % OTHER, "values": f"1x{hold + 30}"},
+            {"series": rolled_back % OTHER, "values": f"1x{hold + 30}"},
+            {"series": degraded % short, "values": f"1x{hold - 2} 0x40"},
+        ],
+        "alert_rule_test": [
+            {"eval_time": f"{hold}m", "alertname": alert, "exp_alerts": []},
+            {"eval_time": f"{hold + 3}m", "alertname": alert, "exp_alerts": fires(rules, alert, labels)},
+        ],
+    }
+
+
 def inconclusive_case(rules: dict[str, Any], hold: int) -> dict[str, Any]:
     """llama's canary inconclusive while Progressing; other's inconclusive but promoted (Healthy); a
     third Progressing with a successful verdict."""
@@ -147,7 +171,7 @@ def unit_tests(rules_file: Path, job: str, minutes: dict[str, int], tmp: Path) -
     tests = [
         phase_case(rules, "BellwetherRolledBack", "RolledBack", 1),
         phase_case(rules, "BellwetherRolloutPausedTooLong", "Paused", minutes["pausedFor"]),
-        phase_case(rules, "BellwetherDegraded", "Degraded", minutes["degradedFor"]),
+        degraded_case(rules, minutes["degradedFor"]),
         inconclusive_case(rules, minutes["inconclusiveFor"]),
         operator_down_case(rules, job, minutes["operatorDownFor"]),
         slow_cycles_case(rules, job, minutes["slowCyclesFor"]),

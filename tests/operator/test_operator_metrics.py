@@ -1,5 +1,5 @@
 """The operator's per-ModelDeployment gauges, read from its real registry after real cycles: the phase
-as kube-state-metrics shows phases, the last verdict, values and bounds of each metric in each region,
+and conditions as kube-state-metrics shows them, the last verdict, values and bounds of each metric in each region,
 and every series gone when the object is deleted (another object's left alone)."""
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ async def test_gauges_follow_the_rollout_and_leave_with_the_object(
             k(metric="error-rate", region="us-east", role="canary")
         ] == pytest.approx(0.4)
         assert [p for (((_, p),), v) in series("bellwether_rollout_phase").items() if v == 1.0] == ["RolledBack"]
+        assert series("bellwether_rollout_condition")[k(condition="Degraded", status="True")] == 1.0
 
         # When the ModelDeployment is deleted
         obj = home.get("modeldeployments", NAMESPACE, NAME) or {}
@@ -137,9 +138,25 @@ async def test_gauges_follow_the_rollout_and_leave_with_the_object(
         family = f"bellwether_rollout_{gauge}" if gauge == "phase" else f"bellwether_analysis_{gauge}"
         assert series(family) == {}, family
     assert series("bellwether_canary_weight_percent") == {}
+    assert series("bellwether_rollout_condition") == {}
     assert series("bellwether_rollout_phase", "other")[k(phase="Healthy")] == 1.0
     metrics.forget(NAMESPACE, "other")
     assert series("bellwether_rollout_phase", "other") == {}
+
+
+async def test_a_spec_refused_at_parse_time_shows_as_degraded(
+    home: ApiServer, ctx: Context, bad: tuple[dict[tuple[str, str], float], str]
+) -> None:
+    md = one_region(bad[1], "v1", name="typo")
+    md["spec"]["rollout"]["waves"] = [["us-east"], ["us-eats"]]  # the schema lets it through, the parser does not
+    await home.put("modeldeployments", md)
+    await reconcile(ctx, NAMESPACE, "typo")
+    # The phase stays as it was (nothing was done); the Degraded condition says the spec is refused.
+    assert series("bellwether_rollout_phase", "typo")[k(phase=phase(home, "typo"))] == 1.0
+    conditions = series("bellwether_rollout_condition", "typo")
+    assert conditions[k(condition="Degraded", status="True")] == 1.0
+    assert conditions[k(condition="Degraded", status="False")] == 0.0
+    metrics.forget(NAMESPACE, "typo")
 
 
 def test_a_verdict_is_one_of_three_numbers_and_a_bound_needs_stable_for_its_ratio() -> None:

@@ -2,7 +2,8 @@
 
 Counters and the cycle histogram are per operator (labels from small fixed sets). The gauges below them
 are per ModelDeployment, kube-state-metrics style: one series per object and phase, per region, per
-metric and region. Their label values come from bounded sets only (the six phases; the spec's regions
+metric and region. Their label values come from bounded sets only (the six phases, three condition
+types and statuses; the spec's regions
 and metrics, which the CRD caps), and every series an object set is removed when the object is deleted
 or when its status no longer has what the series described (a region or metric taken out of the spec).
 docs/observability.md lists them with the dashboard and alerts built on them.
@@ -48,6 +49,7 @@ API_ERRORS = Counter(
 # -- per ModelDeployment -------------------------------------------------------------------------------
 
 PHASES: tuple[str, ...] = get_args(Phase)
+CONDITION_STATUSES = ("True", "False", "Unknown")
 # The last verdict of a metric in a region, as a number a graph and an alert can read.
 VERDICT_VALUES = {"Successful": 1.0, "Inconclusive": 0.0, "Failed": -1.0}
 
@@ -55,6 +57,11 @@ PHASE = Gauge(
     "bellwether_rollout_phase",
     "1 for the ModelDeployment's current phase, 0 for the other phases.",
     ["namespace", "name", "phase"],
+)
+CONDITION = Gauge(
+    "bellwether_rollout_condition",
+    "1 for each condition's current status (True, False or Unknown), 0 for its other two.",
+    ["namespace", "name", "condition", "status"],
 )
 CANARY_WEIGHT = Gauge(
     "bellwether_canary_weight_percent",
@@ -98,6 +105,9 @@ def record(namespace: str, name: str, status: ModelDeploymentStatus, spec: Model
     values: dict[Series, float] = {}
     for phase in PHASES:
         values[(PHASE, (namespace, name, phase))] = 1.0 if status.phase == phase else 0.0
+    for c in status.conditions:
+        for state in CONDITION_STATUSES:
+            values[(CONDITION, (namespace, name, c.type, state))] = 1.0 if c.status == state else 0.0
     for r in status.regions:
         values[(CANARY_WEIGHT, (namespace, name, r.name))] = r.weight
         values[(CANARY_SHARE, (namespace, name, r.name))] = r.share
