@@ -28,7 +28,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
-def annotations(rules: dict[str, Any], alert: str, labels: dict[str, str], value: float = 0.0) -> dict[str, str]:
+def rendered_annotations(rules: dict[str, Any], alert: str, labels: dict[str, str], value: float = 0.0) -> dict[str, str]:
     """What Prometheus renders from an alert's annotation templates, for the two forms they use."""
     (rule,) = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == alert]
 
@@ -40,7 +40,7 @@ def annotations(rules: dict[str, Any], alert: str, labels: dict[str, str], value
 
 
 def fires(rules: dict[str, Any], alert: str, labels: dict[str, str], value: float = 0.0) -> list[dict[str, Any]]:
-    return [{"exp_labels": labels, "exp_annotations": annotations(rules, alert, labels, value)}]
+    return [{"exp_labels": labels, "exp_annotations": rendered_annotations(rules, alert, labels, value)}]
 
 
 def phase_case(rules: dict[str, Any], alert: str, phase: str, hold: int, severity: str = "warning") -> dict[str, Any]:
