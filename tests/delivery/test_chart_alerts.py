@@ -28,7 +28,9 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
-def rendered_annotations(rules: dict[str, Any], alert: str, labels: dict[str, str], value: float = 0.0) -> dict[str, str]:
+def rendered_annotations(
+    rules: dict[str, Any], alert: str, labels: dict[str, str], value: float = 0.0
+) -> dict[str, str]:
     """What Prometheus renders from an alert's annotation templates, for the two forms they use."""
     (rule,) = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == alert]
 
