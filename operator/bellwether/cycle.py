@@ -158,9 +158,16 @@ async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: dat
     try:
         spec = memory.parse(namespace, name, obj.get("spec") or {})
     except SpecError as e:
-        patched = await ports.home.write_status(obj, invalid_spec(old, e.problems, generation, iso(now)))
+        invalid = invalid_spec(old, e.problems, generation, iso(now))
+        patched = await ports.home.write_status(obj, invalid)
         event = Event("Warning", "InvalidSpec", "; ".join(e.problems))
-        return Outcome(events=(event,) if patched else (), requeue_after=ports.max_requeue, status_patched=patched)
+        return Outcome(
+            events=(event,) if patched else (),
+            requeue_after=ports.max_requeue,
+            status_patched=patched,
+            previous=old,
+            status=invalid,
+        )
     seen = {
         s.observation.name: s
         for s in await asyncio.gather(*(ports.regions.observe(obj, spec, r) for r in spec.regions))

@@ -264,6 +264,7 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, options: Options) -> No
         prometheus = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         memo["sessions"] = (session, prometheus)
         memo["ctx"] = Context(clusters, max_requeue=options.interval, prometheus=prometheus)
+        metrics.CYCLE_INTERVAL.set(options.interval)
         memo["sweeping"] = asyncio.create_task(sweeping(memo["ctx"], options.namespaces), name="bellwether-sweep")
 
     @kopf.on.cleanup(registry=registry)

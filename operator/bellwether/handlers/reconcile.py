@@ -246,7 +246,8 @@ async def reconcile(ctx: Context, namespace: str, name: str, now: datetime | Non
         metrics.RECONCILE_SECONDS.observe(took)
     if outcome.previous is not None and outcome.status is not None:
         _count(namespace, outcome.previous, outcome.status)
-        metrics.record_traffic(namespace, name, [(r.name, r.weight, r.share) for r in outcome.status.regions])
+        cached = ctx.memory.specs.get((namespace, name))
+        metrics.record(namespace, name, outcome.status, cached[1] if cached else None)
     backoff = cycle.crowded_backoff(took, time.process_time() - cpu, ctx.rng)
     return dataclasses.replace(outcome, requeue_after=outcome.requeue_after + backoff) if backoff else outcome
 
@@ -256,8 +257,7 @@ async def cleanup(ctx: Context, obj: dict[str, Any]) -> list[str]:
     clusters, other namespaces). Returns the regions that could not be cleaned up."""
     meta = obj["metadata"]
     ctx.forget(meta["namespace"], meta["name"])
-    regions = [r.get("name", "") for r in (obj.get("status") or {}).get("regions") or []]
-    metrics.forget_traffic(meta["namespace"], meta["name"], regions)
+    metrics.forget(meta["namespace"], meta["name"])
     try:
         spec = parse_spec(obj.get("spec") or {})
     except SpecError:
