@@ -19,7 +19,7 @@ from bellwether.clusters.permissions import RULES
 
 Grant = tuple[str, str, str, str]
 ALL = "*"
-CLUSTER_SCOPED = {"namespaces", "customresourcedefinitions", "clusterkopfpeerings"}
+CLUSTER_SCOPED = {"namespaces", "customresourcedefinitions", "clusterkopfpeerings", "clusteranalysistemplates"}
 
 
 def rule_triples(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:

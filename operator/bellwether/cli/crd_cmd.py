@@ -9,16 +9,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bellwether.api.crd import crd_yaml
+from bellwether.api.crd import crd_yaml, template_crd_yaml
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "crd",
-        help="print the ModelDeployment CustomResourceDefinition (YAML)",
-        description="Print the CustomResourceDefinition generated from the models, as shipped in crds/ and the "
-        "Helm chart: `bellwether crd | kubectl apply -f -`.",
+        help="print the ModelDeployment (or ClusterAnalysisTemplate) CustomResourceDefinition (YAML)",
+        description="Print a CustomResourceDefinition generated from the models, as shipped in crds/ and the "
+        "Helm chart: `bellwether crd | kubectl apply -f -`, `bellwether crd ClusterAnalysisTemplate | kubectl "
+        "apply -f -`.",
     )
+    p.add_argument("kind", nargs="?", choices=("ModelDeployment", "ClusterAnalysisTemplate"), default="ModelDeployment")
     p.set_defaults(func=_crd)
     d = sub.add_parser(
         "docs",
@@ -51,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _crd(args: argparse.Namespace) -> int:
-    sys.stdout.write(crd_yaml())
+    sys.stdout.write(template_crd_yaml() if args.kind == "ClusterAnalysisTemplate" else crd_yaml())
     return 0
 
 

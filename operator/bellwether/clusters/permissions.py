@@ -17,6 +17,12 @@ RULES: list[dict[str, Any]] = [
     },
     {
         "apiGroups": ["bellwether.dev"],
+        "resources": ["clusteranalysistemplates"],
+        "verbs": ["get"],
+        "why": "read the ClusterAnalysisTemplates a ModelDeployment names in spec.analysis.templates, every cycle",
+    },
+    {
+        "apiGroups": ["bellwether.dev"],
         "resources": ["modeldeployments/status"],
         "verbs": ["get", "patch"],
         "why": "write the rollout status in one patch per reconcile",
