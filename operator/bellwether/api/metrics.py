@@ -187,9 +187,7 @@ class Analysis(Wire):
     @model_validator(mode="after")
     def _unique_metrics(self) -> Analysis:
         if not self.metrics and not self.templates:
-            raise Invalid(
-                "metrics", "must have at least 1 item, or templates must name a ClusterAnalysisTemplate"
-            )
+            raise Invalid("metrics", "must have at least 1 item, or templates must name a ClusterAnalysisTemplate")
         names = [t.name for t in self.templates]
         for i, name in enumerate(names):
             if names.index(name) != i:

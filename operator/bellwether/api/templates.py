@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bellwether.api.base import Invalid, Wire, cel
-from bellwether.api.metrics import MAX_METRICS, MAX_QUERY_TEXT, Analysis, Metric
+from bellwether.api.metrics import MAX_METRICS, MAX_QUERY_TEXT, Metric
 from bellwether.api.resource import API_VERSION, SpecError, explain
 from bellwether.api.spec import ModelDeploymentSpec
 
@@ -115,7 +115,7 @@ def resolve(spec: ModelDeploymentSpec, found: Mapping[str, Any]) -> ModelDeploym
     if not names or spec.analysis is None:
         return spec
     problems: list[str] = []
-    templates: list[tuple[int, str, ClusterAnalysisTemplateSpec]] = []
+    templates: dict[str, ClusterAnalysisTemplateSpec] = {}
     for i, name in enumerate(names):
         where = f"spec.analysis.templates[{i}]"
         raw = found.get(name)
@@ -123,24 +123,29 @@ def resolve(spec: ModelDeploymentSpec, found: Mapping[str, Any]) -> ModelDeploym
             problems.append(f"{where}: {TEMPLATE_KIND} {name!r} not found")
             continue
         try:
-            templates.append((i, name, parse_template(raw).spec))
+            templates[name] = parse_template(raw).spec
         except SpecError as e:
             problems += [f"{where}: {TEMPLATE_KIND} {name!r} is invalid: {p}" for p in e.problems]
     if problems:
         raise TemplateProblem(problems)
-    return _merged(spec, spec.analysis, templates)
+    return merge(spec, templates)
 
 
-def _merged(
-    spec: ModelDeploymentSpec, analysis: Analysis, templates: list[tuple[int, str, ClusterAnalysisTemplateSpec]]
-) -> ModelDeploymentSpec:
-    """Inline metrics first, then each template's in order, skipping those an inline metric replaces."""
+def merge(spec: ModelDeploymentSpec, templates: Mapping[str, ClusterAnalysisTemplateSpec]) -> ModelDeploymentSpec:
+    """The spec with the metrics of the templates given merged in, those it names but `templates` lacks
+    left out: inline metrics first, then each template's in the order named, skipping those an inline
+    metric replaces. Raises TemplateProblem for a metric name two templates give, or too many metrics."""
+    analysis = spec.analysis
+    if analysis is None:
+        return spec
     inline = {m.name for m in analysis.metrics}
     owner: dict[str, str] = {}
     metrics = list(analysis.metrics)
     problems = []
-    for i, name, template in templates:
-        for metric in template.metrics:
+    for i, name in enumerate(referenced(spec)):
+        if name not in templates:
+            continue
+        for metric in templates[name].metrics:
             if metric.name in inline:
                 continue
             if metric.name in owner:

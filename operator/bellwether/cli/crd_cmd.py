@@ -35,8 +35,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="check ModelDeployment files as the API server would admit them, and parse their queries",
         description="Check every ModelDeployment in the files as the API server admits it (the CRD's schema and "
         "CEL rules, strict types: no quoted numbers, object names, unknown fields), read the way kubectl reads "
-        "YAML, and parse every metric query as Prometheus would. Lists are checked item by item; other kinds "
-        "are named and skipped. Valid files get notes on what the operator cannot do exactly (step weights).",
+        "YAML, and parse every metric query as Prometheus would. ClusterAnalysisTemplates are checked the same "
+        "way, and the templates a ModelDeployment names are resolved among the files read. Lists are checked "
+        "item by item; other kinds are named and skipped. Valid files get notes on what the operator cannot do "
+        "exactly (step weights) and on templates not in the files.",
         epilog="Exit status: 0 when every ModelDeployment is valid; 1 when one is invalid, a file cannot be read, "
         "or a file (or stdin) holds no ModelDeployment; 2 for a usage error.",
     )
@@ -48,6 +50,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="a YAML or JSON file, a directory (every .yaml, .yml and .json file in it, recursively) or - for "
         "stdin (repeatable)",
+    )
+    v.add_argument(
+        "--require-templates",
+        action="store_true",
+        help="fail a ModelDeployment naming a ClusterAnalysisTemplate the files do not hold (default: a note, "
+        "since it may already be in the cluster)",
     )
     v.set_defaults(func=_validate)
 
@@ -72,4 +80,4 @@ def _docs(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from bellwether.cli.validate import validate
 
-    return validate(args.filename, sys.stdout)
+    return validate(args.filename, sys.stdout, require_templates=args.require_templates)

@@ -111,7 +111,6 @@ class KubeHome:
             "ModelDeployment", namespace, name, {"metadata": {"annotations": {COMMAND_ANNOTATION: None}}}
         )
 
-
     async def read_template(self, name: str) -> dict[str, Any] | None:
         """Read afresh, like the ModelDeployment: one GET per referenced template per cycle. A template
         that cannot be read (RBAC not upgraded, API server trouble) stops the cycle with a condition
