@@ -166,13 +166,14 @@ def validate(names: Sequence[str], out: TextIO, *, require_templates: bool = Fal
 
 def load_one(name: str, err: TextIO) -> ModelDeployment | None:
     """The first ModelDeployment of a file (or `-`, stdin), checked as `validate` checks it; None after
-    printing why to `err` (the commands that run one spec then exit 1)."""
+    printing why to `err` (the commands that run one spec then exit 1). ClusterAnalysisTemplates beside
+    it are for the caller to read (`cli/templates.py`)."""
     try:
         docs = [doc for label, path in sources(name) for doc in read(label, path)]
     except ManifestError as e:
         print(f"{name}: cannot read: {e}", file=err)
         return None
-    ours = [d for d in docs if belongs_to_us(d.value) or not isinstance(d.value, dict)]
+    ours = [d for d in docs if (belongs_to_us(d.value) or not isinstance(d.value, dict)) and not is_template(d.value)]
     if not ours:
         print(f"{name}: no ModelDeployment in it", file=err)
         return None
