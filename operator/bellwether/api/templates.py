@@ -109,8 +109,9 @@ def referenced(spec: ModelDeploymentSpec) -> list[str]:
 
 
 def resolve(spec: ModelDeploymentSpec, found: Mapping[str, Any]) -> ModelDeploymentSpec:
-    """The spec with its templates' metrics merged into `analysis.metrics`; `found` maps each referenced
-    name to the object as read (None: not found). Raises TemplateProblem naming every template at fault."""
+    """The spec with its templates' metrics merged into `analysis.metrics` (and none left to resolve);
+    `found` maps each referenced name to the object as read (None: not found). Raises TemplateProblem
+    naming every template at fault."""
     names = referenced(spec)
     if not names or spec.analysis is None:
         return spec
@@ -132,9 +133,10 @@ def resolve(spec: ModelDeploymentSpec, found: Mapping[str, Any]) -> ModelDeploym
 
 
 def merge(spec: ModelDeploymentSpec, templates: Mapping[str, ClusterAnalysisTemplateSpec]) -> ModelDeploymentSpec:
-    """The spec with the metrics of the templates given merged in, those it names but `templates` lacks
-    left out: inline metrics first, then each template's in the order named, skipping those an inline
-    metric replaces. Raises TemplateProblem for a metric name two templates give, or too many metrics."""
+    """The spec with the metrics of the templates given merged in: inline metrics first, then each
+    template's in the order named, skipping those an inline metric replaces. The templates merged leave
+    `analysis.templates` (merging again changes nothing); those `templates` lacks stay named there.
+    Raises TemplateProblem for a metric name two templates give, or too many metrics."""
     analysis = spec.analysis
     if analysis is None:
         return spec
@@ -161,4 +163,5 @@ def merge(spec: ModelDeploymentSpec, templates: Mapping[str, ClusterAnalysisTemp
         problems.append(f"spec.analysis: {len(metrics)} metrics with the templates'; at most {MAX_METRICS} are judged")
     if problems:
         raise TemplateProblem(problems)
-    return spec.model_copy(update={"analysis": analysis.model_copy(update={"metrics": metrics})})
+    left = [t for t in analysis.templates if t.name not in templates]  # to be resolved elsewhere
+    return spec.model_copy(update={"analysis": analysis.model_copy(update={"metrics": metrics, "templates": left})})

@@ -144,6 +144,15 @@ async def templates_in_cluster(names: Sequence[str], kubeconfig: str | None, con
     return dict(zip(names, found, strict=True))
 
 
+def resolve_from_files(md: ModelDeployment, files: Sequence[str], err: TextIO) -> ModelDeployment | None:
+    """The ModelDeployment with the metrics of its templates, every one from `files` (for `simulate`,
+    which has no cluster). None after printing why."""
+    if not referenced(md.spec):
+        return md
+    found, problems = templates_in_files(files)
+    return _resolved(md, found, problems, err)
+
+
 def resolve_for_check(args: Any, md: ModelDeployment, err: TextIO) -> ModelDeployment | None:
     """The ModelDeployment with its templates' metrics, as the operator will judge it: templates from the
     `-f` file and `--templates` files first, then the cluster for the rest. None after printing why."""
@@ -153,25 +162,35 @@ def resolve_for_check(args: Any, md: ModelDeployment, err: TextIO) -> ModelDeplo
     found, problems = templates_in_files([args.filename, *(args.templates or [])])
     missing = [n for n in names if n not in found]
     if missing and not problems:
-        from bellwether.cli.run import cluster_problem
-        from bellwether.clusters.client import ApiError
+        problems += _from_cluster(found, missing, args.kubeconfig, args.context)
+    return _resolved(md, found, problems, err)
 
-        where = cluster_problem(args.kubeconfig, args.context)
-        if where is not None:
-            problems.append(
-                f"{TEMPLATE_KIND} {', '.join(repr(n) for n in missing)} not in the files, and no cluster to read "
-                f"{'it' if len(missing) == 1 else 'them'} from: {where}"
-            )
-        else:
-            try:
-                found.update(asyncio.run(templates_in_cluster(missing, args.kubeconfig, args.context)))
-            except (ApiError, OSError) as e:
-                problems.append(f"reading {TEMPLATE_KIND}s from the cluster failed: {e}")
+
+def _from_cluster(found: dict[str, Any], missing: list[str], kubeconfig: str | None, context: str | None) -> list[str]:
+    """Read the missing templates into `found`; why they could not be, if they could not."""
+    from bellwether.cli.run import cluster_problem
+    from bellwether.clusters.client import ApiError
+
+    where = cluster_problem(kubeconfig, context)
+    if where is not None:
+        them = "it" if len(missing) == 1 else "them"
+        names = ", ".join(repr(n) for n in missing)
+        return [f"{TEMPLATE_KIND} {names} not in the files, and no cluster to read {them} from: {where}"]
+    try:
+        found.update(asyncio.run(templates_in_cluster(missing, kubeconfig, context)))
+    except (ApiError, OSError) as e:
+        return [f"reading {TEMPLATE_KIND}s from the cluster failed: {e}"]
+    return []
+
+
+def _resolved(
+    md: ModelDeployment, found: Mapping[str, Any], problems: list[str], err: TextIO
+) -> ModelDeployment | None:
     if not problems:
         try:
             return md.model_copy(update={"spec": resolve(md.spec, found)})
         except TemplateProblem as e:
-            problems += e.problems
+            problems = problems + e.problems
     for problem in problems:
         print(problem, file=err)
     return None

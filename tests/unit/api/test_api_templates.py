@@ -16,7 +16,7 @@ from test_api_bad_specs import BASE, DELETE, edited, put, within
 from test_api_crd import structural_problems
 
 from bellwether.api import SpecError, parse, revision_of, template_of
-from bellwether.api.crd import template_crd, template_crd_yaml
+from bellwether.api.crd import template_crd_yaml
 from bellwether.api.templates import TemplateProblem, merge, parse_template, resolve
 
 TEMPLATE_CRD_FILE = ROOT / "crds" / "clusteranalysistemplates.bellwether.dev.yaml"
