@@ -97,7 +97,7 @@ TEMPLATE_INTRO = f"""# ClusterAnalysisTemplate reference
 
 `apiVersion: {API_VERSION}`, `kind: {TEMPLATE_KIND}` (short name `bwcat`), cluster-scoped: metrics and
 bounds that ModelDeployments reference by name in `spec.analysis.templates` (see
-[analysis templates](analysis.md#shared-bounds-clusteranalysistemplate)). Its `metrics` are exactly
+[analysis templates](analysis-templates.md)). Its `metrics` are exactly
 those of `spec.analysis.metrics` above.
 """
 
