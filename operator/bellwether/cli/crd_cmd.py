@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "way, and the templates a ModelDeployment names are resolved among the files read. Lists are checked "
         "item by item; other kinds are named and skipped. Valid files get notes on what the operator cannot do "
         "exactly (step weights) and on templates not in the files.",
-        epilog="Exit status: 0 when every ModelDeployment is valid; 1 when one is invalid, a file cannot be read, "
+        epilog="Exit status: 0 when every ModelDeployment and ClusterAnalysisTemplate is valid; 1 when one is "
+        "invalid (with --require-templates: names a template the files do not hold), a file cannot be read, "
         "or a file (or stdin) holds no ModelDeployment; 2 for a usage error.",
     )
     v.add_argument(
