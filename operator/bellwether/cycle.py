@@ -31,7 +31,9 @@ from pydantic import ValidationError
 
 from bellwether import rollout
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, parse_spec
+from bellwether.api.reasons import Reason
 from bellwether.api.spec import Region
+from bellwether.api.templates import TemplateProblem, referenced, resolve
 from bellwether.render import objects_for_region
 from bellwether.render.routers import router_of
 from bellwether.render.serving import Seen, serving_changes
@@ -66,6 +68,11 @@ class Home(Protocol):
         ...
 
     async def consume_command(self, namespace: str, name: str) -> None: ...
+
+    async def read_template(self, name: str) -> dict[str, Any] | None:
+        """A ClusterAnalysisTemplate as stored, None when none has that name; TemplateProblem when it
+        cannot be read."""
+        ...
 
 
 class Regions(Protocol):
@@ -156,11 +163,12 @@ async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: dat
     generation = int(obj["metadata"].get("generation", 1))
     old = _status(obj)
     try:
-        spec = memory.parse(namespace, name, obj.get("spec") or {})
+        spec = await _resolved(ports.home, memory.parse(namespace, name, obj.get("spec") or {}))
     except SpecError as e:
-        invalid = invalid_spec(old, e.problems, generation, iso(now))
+        reason: Reason = "InvalidAnalysisTemplate" if isinstance(e, TemplateProblem) else "InvalidSpec"
+        invalid = invalid_spec(old, e.problems, generation, iso(now), reason)
         patched = await ports.home.write_status(obj, invalid)
-        event = Event("Warning", "InvalidSpec", "; ".join(e.problems))
+        event = Event("Warning", reason, "; ".join(e.problems))
         return Outcome(
             events=(event,) if patched else (),
             requeue_after=ports.max_requeue,
@@ -201,6 +209,16 @@ async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: dat
         observations=obs,
         decision=decision,
     )
+
+
+async def _resolved(home: Home, spec: ModelDeploymentSpec) -> ModelDeploymentSpec:
+    """The spec with the metrics of the ClusterAnalysisTemplates it names, read afresh every cycle: a
+    template edited is measured from the next cycle on (it is not part of the revision)."""
+    names = referenced(spec)
+    if not names:
+        return spec
+    found = await asyncio.gather(*(home.read_template(n) for n in names))
+    return resolve(spec, dict(zip(names, found, strict=True)))
 
 
 def _status(obj: Mapping[str, Any]) -> ModelDeploymentStatus:

@@ -28,6 +28,7 @@ from bellwether.analysis.measure import measure
 from bellwether.analysis.prometheus import PrometheusSource
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, dump, parse_spec
 from bellwether.api.spec import Region
+from bellwether.api.templates import TEMPLATE_KIND, TemplateProblem
 from bellwether.api.units import parse_duration
 from bellwether.clusters import (
     ApiError,
@@ -109,6 +110,17 @@ class KubeHome:
         await home.merge_patch(
             "ModelDeployment", namespace, name, {"metadata": {"annotations": {COMMAND_ANNOTATION: None}}}
         )
+
+    async def read_template(self, name: str) -> dict[str, Any] | None:
+        """Read afresh, like the ModelDeployment: one GET per referenced template per cycle. A template
+        that cannot be read (RBAC not upgraded, API server trouble) stops the cycle with a condition
+        naming it, as a missing one does: no rollout step without its metrics."""
+        try:
+            return await (await self.ctx.clusters.home()).get(TEMPLATE_KIND, None, name)
+        except ApiError as e:
+            raise TemplateProblem(
+                [f"spec.analysis.templates: {TEMPLATE_KIND} {name!r} could not be read: {e.status} {e.message}"]
+            ) from e
 
 
 def _too_large(error: ApiError) -> bool:
