@@ -35,6 +35,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "VirtualService": ("/apis/networking.istio.io/v1", "virtualservices"),
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
     "ModelDeployment": ("/apis/bellwether.dev/v1alpha1", "modeldeployments"),
+    "ClusterAnalysisTemplate": ("/apis/bellwether.dev/v1alpha1", "clusteranalysistemplates"),  # cluster-scoped
 }
 
 ErrorHook = Callable[[str, str], None]  # (cluster, verb): called once per failed request
