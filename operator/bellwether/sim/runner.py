@@ -87,6 +87,7 @@ class Runner:
         self.full_since: dict[str, float] = {}  # revision -> when it first served everywhere at full size
         self._weights: dict[str, dict[str, int]] = {}  # region -> last split noted (and the weight asked, at "")
         self._pending: dict[tuple[str, str], str] = {}
+        self._scaled: dict[str, int] = {}  # region -> how many of its autoscaler's scalings are noted
         self._note("apply", f"applied ModelDeployment {namespace}/{name}: {self._describe(spec)}")
 
     # -- driving ---------------------------------------------------------------------------------
@@ -222,7 +223,15 @@ class Runner:
                     self._pending[(name, rev)] = line
                     if line:
                         self._note("pods", line, name, revision=rev)
+        self._note_autoscalers()
         self._track_full(obs)
+
+    def _note_autoscalers(self) -> None:
+        """A line per scaling an autoscaler did since the last decision (the HPA acts between cycles)."""
+        for name, scaler in self.world.autoscalers.items():
+            for at, deployment, was, now in scaler.scaled[self._scaled.get(name, 0) :]:
+                self._note("note", f"autoscaler scaled {deployment} from {was} to {now} (at {at:.0f}s)", name)
+            self._scaled[name] = len(scaler.scaled)
 
     def _note_traffic(self, status: ModelDeploymentStatus) -> None:
         """The split each region's endpoints (or route) achieve now that the plan is applied, next to
