@@ -43,6 +43,7 @@ SECTION_OF: dict[str, Section] = {
     "modeldeployments/status": NAMESPACED,
     "deployments": NAMESPACED,
     "services": NAMESPACED,
+    "poddisruptionbudgets": NAMESPACED,
     "pods": NAMESPACED,
     "secrets": NAMESPACED,
     "events": NAMESPACED,
