@@ -64,6 +64,7 @@ CORE = [
     Resource("", "v1", "nodes", "Node", namespaced=False, status=True),
     Resource("apps", "v1", "deployments", "Deployment", status=True),
     Resource("apps", "v1", "replicasets", "ReplicaSet", status=True),
+    Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", status=True),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False),
 ]
