@@ -91,7 +91,7 @@ def test_a_budget_of_zero_refuses_ready_pods_but_not_ones_that_serve_nothing(dem
 
 def test_a_pod_selected_by_two_budgets_cannot_be_evicted(demo_spec: ModelDeploymentSpec) -> None:
     cluster, _, _ = cluster_with(one_region(demo_spec), replicas=2)
-    (key, budget) = next((k, o) for k, o in cluster.objects.items() if k[0] == "PodDisruptionBudget")
+    budget = next(o for (kind, _), o in cluster.objects.items() if kind == "PodDisruptionBudget")
     cluster.objects[("PodDisruptionBudget", "someone-elses")] = {**budget, "metadata": {"name": "someone-elses"}}
     pod = next(p for p in cluster.pods if p.deleted is None)
     with pytest.raises(Refused) as refused:

@@ -24,8 +24,8 @@ from bellwether.api.metrics import (
     PrometheusRef,
     unknown_variables,
 )
-from bellwether.api.placement import Disruption, Scheduling
 from bellwether.api.patterns import DNS_LABEL, ENV_NAME, HTTP_PATH, METRIC_NAME, QUANTITY
+from bellwether.api.placement import Disruption, Scheduling
 from bellwether.api.units import AnalysisDuration, Deadline, Duration, IntOrPercent, parse_duration
 
 # Includes the parts defined in base.py and metrics.py, so the whole spec is importable from here.

@@ -93,7 +93,9 @@ def evict(cluster: Cluster, pod_name: str) -> None:
 def _check_budgets(cluster: Cluster, pod: Pod) -> None:
     found = budgets_of(cluster, pod)
     if len(found) > 1:
-        raise Refused(500, "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.")
+        raise Refused(
+            500, "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+        )
     if not found:
         return
     budget = found[0]

@@ -171,7 +171,12 @@ PLACED = {
         "priorityClassName": "inference-critical",
         "tolerations": [
             {"key": "pool", "operator": "Equal", "value": "h100", "effect": "NoSchedule"},
-            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60},
+            {
+                "key": "node.kubernetes.io/unreachable",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 60,
+            },
         ],
         "topologySpread": {"nodes": "ScheduleAnyway", "zones": "DoNotSchedule"},
     }
