@@ -81,7 +81,8 @@ class TopologySpread(Wire):
 
     DoNotSchedule leaves a pod Pending rather than break the spread; ScheduleAnyway prefers the
     spread but places the pod anyway. Only nodes matching the region's node selector and the GPU
-    product count, and a region with a single zone is one domain, so `zones` never holds it back.
+    product count, and a region with a single zone is one domain, so `zones` never holds it back (with
+    DoNotSchedule, a node without the topology label is not eligible at all).
     """
 
     nodes: Spread | None = Field(default=None, description=f"Over nodes ({NODE_KEY}); absent = no constraint.")
