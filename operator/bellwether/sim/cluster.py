@@ -540,9 +540,14 @@ class Cluster:
         if not matching:
             selector = ",".join(f"{k}={v}" for k, v in sorted(pod.node_selector.items()))
             return f"0/{len(self.nodes)} nodes match node selector {selector}"
+        open_ = [n for n in matching if not n.unschedulable]
+        cordoned = f"{len(matching) - len(open_)} matching nodes are unschedulable (cordoned)"
+        if not open_:
+            return f"0/{len(self.nodes)} nodes are available: {cordoned}"
+        also = f", {cordoned}" if len(open_) < len(matching) else ""
         return (
-            f"0/{len(self.nodes)} nodes are available: {len(matching)} matching nodes have too few free {GPU} "
-            f"(pod needs {pod.gpus}, most free {max(n.free for n in matching)})"
+            f"0/{len(self.nodes)} nodes are available: {len(open_)} matching nodes have too few free {GPU} "
+            f"(pod needs {pod.gpus}, most free {max(n.free for n in open_)}){also}"
         )
 
     def ready_pods(self, owner: str, t: float) -> dict[str, list[Pod]]:
