@@ -21,6 +21,7 @@ from bellwether.api.spec import ModelDeploymentSpec
 from bellwether.cli.admission import admission, belongs_to_us
 from bellwether.cli.manifests import STDIN, Document, ManifestError, read, sources
 from bellwether.cli.promql import query_problems
+from bellwether.render.disruption import budget_notes
 from bellwether.render.routers import router_of
 from bellwether.rollout.replicas import unmet_weights
 
@@ -71,7 +72,7 @@ class Report:
                 self.say(f"  - {problem}")
             return
         self.say(f"{label}: valid")
-        for note in weight_notes(verdict.model.spec):
+        for note in weight_notes(verdict.model.spec) + budget_notes(verdict.model.spec):
             self.say(f"  note: {note}")
 
     def file(self, label: str, docs: list[Document], *, in_directory: bool) -> None:

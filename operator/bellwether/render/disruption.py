@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bellwether.api.spec import Disruption
+from bellwether.api.spec import Disruption, ModelDeploymentSpec
+from bellwether.api.units import resolve_int_or_percent
 from bellwether.render import names
 from bellwether.rollout.types import RegionPlan, RevisionPlan
 
@@ -50,3 +51,24 @@ def disruption_budget(name: str, namespace: str, region: str, plan: RevisionPlan
             "unhealthyPodEvictionPolicy": "AlwaysAllow",
         },
     }
+
+
+def budget_notes(spec: ModelDeploymentSpec) -> list[str]:
+    """What the budgets will do to node drains that a person may not expect (`bellwether validate`)."""
+    disruption = spec.disruption
+    if not disruption.budget:
+        return []
+    notes = []
+    for region in spec.regions:
+        allowed = resolve_int_or_percent(disruption.max_unavailable, region.replicas, round_up=True)
+        if region.replicas and allowed == 0:
+            notes.append(
+                f"disruption.maxUnavailable {disruption.max_unavailable} allows no eviction in {region.name}: "
+                "node drains there wait for as long as the revision serves"
+            )
+        elif region.replicas and allowed >= region.replicas:
+            notes.append(
+                f"disruption.maxUnavailable {disruption.max_unavailable} lets a drain evict all {region.replicas} "
+                f"pod(s) of {region.name} at once: the region serves nothing until they load again"
+            )
+    return notes
