@@ -44,6 +44,7 @@ SECTION_OF: dict[str, Section] = {
     "clusteranalysistemplates": CLUSTER,
     "deployments": NAMESPACED,
     "services": NAMESPACED,
+    "poddisruptionbudgets": NAMESPACED,
     "pods": NAMESPACED,
     "secrets": NAMESPACED,
     "events": NAMESPACED,

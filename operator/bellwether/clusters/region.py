@@ -41,6 +41,10 @@ STUCK = {
 }
 
 
+# Budgets are applied with the routes, before any Deployment changes: a region starting a canary is
+# protected from evictions before its first canary pod is asked for. Pruned with the Services, after
+# their Deployments are gone.
+BUDGET = "PodDisruptionBudget"
 SERVICES, TRAFFIC, UNSERVE, SHRINK, PRUNE_DEPLOYMENTS, GROW, PRUNE_REST = range(7)
 
 
@@ -58,7 +62,7 @@ def _replicas(obj: Mapping[str, Any], claim: Claim | None, pods: RevisionPods | 
 
 
 def _apply_order(obj: Mapping[str, Any], observed: RegionObservation | None, claim: Claim | None = None) -> int:
-    """Services, then routes (traffic), then Deployments that shrink, then those that grow or stay."""
+    """Services, then routes and budgets (traffic), then Deployments that shrink, then those that grow or stay."""
     if obj["kind"] == "Service":
         return SERVICES
     if obj["kind"] != "Deployment":
@@ -166,7 +170,7 @@ async def apply_region(
 
         stages[PRUNE_DEPLOYMENTS].append(functools.partial(prune, ["Deployment"]))
         hpa = [HPA] if autoscaled or (observed is not None and observed.autoscaled) else []
-        rest = ["Service"] + ([route_kind] if route_kind else []) + hpa
+        rest = ["Service", BUDGET] + ([route_kind] if route_kind else []) + hpa
         stages[PRUNE_REST].append(functools.partial(prune, rest))
         await _run_stages(stages)
         client.pruned[selector] = (keep, now)
@@ -253,7 +257,7 @@ def _drifted(obj: Mapping[str, Any], observed: RegionObservation | None) -> bool
 
 async def delete_region(client: KubeClient, *, name: str, region: str, namespace: str) -> int:
     """Remove everything of this ModelDeployment in the region (the finalizer's job for remote ones)."""
-    kinds = ["HTTPRoute", "VirtualService", HPA, "Service", "Deployment"]
+    kinds = ["HTTPRoute", "VirtualService", HPA, "Service", BUDGET, "Deployment"]
     return await _prune(client, kinds, namespace, names.owner_selector(name, region), set())
 
 
