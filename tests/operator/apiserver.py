@@ -75,6 +75,7 @@ CLUSTER_ANALYSIS_TEMPLATES = Resource(
 )
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", status=True)
 VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService", status=True)
+HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", status=True)
 
 Key = tuple[str, str | None, str]  # (plural, namespace, name)
 # Apply bodies are YAML; libyaml parses them several times faster than PyYAML's pure-Python loader.
@@ -174,16 +175,19 @@ def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
     return doc
 
 
-def _unown(obj: Any, previous: Any, current: Any) -> Any:
-    """Drop fields a manager applied before but no longer applies (server-side apply's removal rule)."""
+def _unown(obj: Any, previous: Any, current: Any, others: list[Any] | None = None) -> Any:
+    """Drop fields a manager applied before but no longer applies (server-side apply's removal rule),
+    unless another applier applies them too (shared ownership: the field stays, owned by the others)."""
     if not isinstance(obj, dict) or not isinstance(previous, dict):
         return obj
     out = dict(obj)
+    others = [o for o in others or [] if isinstance(o, dict)]
     for k, v in previous.items():
         if not isinstance(current, dict) or k not in current:
-            out.pop(k, None)
+            if not any(k in o for o in others):
+                out.pop(k, None)
         elif isinstance(v, dict):
-            out[k] = _unown(out.get(k), v, current[k])
+            out[k] = _unown(out.get(k), v, current[k], [o.get(k) for o in others])
     return out
 
 
@@ -622,8 +626,10 @@ class ApiServer:
                 created.setdefault("metadata", {})["managedFields"] = [entry]
                 return await self._create(res, key[1], created)
 
+            others = [b for (k, m), b in self.applied.items() if k == key and m != manager]
+
             def apply(obj: dict[str, Any]) -> dict[str, Any]:
-                out = merge(_unown(obj, previous, body), body)
+                out = merge(_unown(obj, previous, body, others), body)
                 fields = [f for f in out["metadata"].get("managedFields") or [] if f.get("manager") != manager]
                 out["metadata"]["managedFields"] = [*fields, entry]
                 return out

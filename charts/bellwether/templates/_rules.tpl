@@ -35,6 +35,10 @@ bellwether.clusters.permissions.RULES; do not edit by hand (a test fails on drif
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+# the HorizontalPodAutoscaler of a region with spec.regions[].autoscaling
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "create", "patch", "delete"]
 # traffic weights with traffic.router: gatewayAPI
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
 
+from bellwether.api.autoscaling import Autoscaling
 from bellwether.api.base import Invalid, KeyRef, Wire, cel
 from bellwether.api.metrics import (
     PRESET_NAMES,
@@ -38,6 +39,7 @@ __all__ = [
     "QUANTITY",
     "TEMPLATE_VARIABLES",
     "Analysis",
+    "Autoscaling",
     "Baseline",
     "ClusterRef",
     "Disruption",
@@ -176,8 +178,27 @@ class ClusterRef(Wire):
 
 
 class Region(Wire):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.replicas) != has(self.autoscaling)",
+                    "a region gives replicas or autoscaling, exactly one of them",
+                )
+            ]
+        }
+    )
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="A DNS label; used in child names and labels.")
-    replicas: int = Field(ge=0, le=1000, description="Serving replicas in this region once fully rolled out.")
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="Serving replicas in this region once fully rolled out; or give autoscaling.",
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="Instead of replicas: an autoscaler sizes the region; rollouts split its live count.",
+    )
     node_selector: Annotated[
         dict[Annotated[str, Field(max_length=MAX_LABEL_KEY)], Annotated[str, Field(max_length=63)]],
         WithJsonSchema(
@@ -201,6 +222,24 @@ class Region(Wire):
         max_length=63,
         description="Namespace in a remote cluster; default: the object's own.",
     )
+
+    @model_validator(mode="after")
+    def _sized_once(self) -> Region:
+        if (self.replicas is None) == (self.autoscaling is None):
+            raise Invalid(
+                "replicas",
+                "give replicas or autoscaling, exactly one of them"
+                + (" (this region has both)" if self.autoscaling is not None else ""),
+            )
+        return self
+
+    @property
+    def size(self) -> int:
+        """Fixed replicas, or the floor an autoscaled region starts from (minReplicas)."""
+        if self.replicas is not None:
+            return self.replicas
+        assert self.autoscaling is not None  # the validator above
+        return self.autoscaling.min_replicas
 
 
 class ParentRef(Wire):
@@ -414,6 +453,12 @@ _SPEC_RULES: list[JsonValue] = [
         ".rollout.waves",
     ),
     cel(
+        "!self.regions.exists(r, has(r.autoscaling)) || !has(self.rollout) || !has(self.rollout.maxSurge) || "
+        "(type(self.rollout.maxSurge) == int ? self.rollout.maxSurge > 0 : !self.rollout.maxSurge.matches('^0+%?$'))",
+        "autoscaled regions need rollout.maxSurge above 0: the canary is added beside the autoscaled stable pods",
+        ".rollout.maxSurge",
+    ),
+    cel(
         "has(self.analysis) || (has(self.rollout) && has(self.rollout.steps) && "
         "!self.rollout.steps.exists(s, has(s.analysis)))",
         "spec.analysis is required: the rollout has analysis steps (the default steps do too)",
@@ -447,6 +492,13 @@ class ModelDeploymentSpec(Wire):
                 )
         if self.rollout.waves is not None:
             self._check_waves(self.rollout.waves, names)
+        autoscaled = [r.name for r in self.regions if r.autoscaling is not None]
+        if autoscaled and _zero(self.rollout.max_surge):
+            raise Invalid(
+                "rollout.maxSurge",
+                f"is {self.rollout.max_surge}, but {', '.join(autoscaled)} autoscale: autoscaled regions need "
+                "rollout.maxSurge above 0 (the canary is added beside the autoscaled stable pods)",
+            )
         analysis_steps = [i for i, s in enumerate(self.rollout.steps) if s.analysis is not None]
         if self.analysis is None and analysis_steps:
             raise Invalid(
@@ -482,6 +534,10 @@ class ModelDeploymentSpec(Wire):
 
     def region(self, name: str) -> Region:
         return next(r for r in self.regions if r.name == name)
+
+
+def _zero(surge: str) -> bool:
+    return surge.rstrip("%").strip("0") == ""
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def load_or_report(path: str) -> ModelDeployment | None:
 
 def pod_caps(spec: ModelDeploymentSpec) -> dict[str, int]:
     """Pods each region may hold at any moment: replicas + maxSurge."""
-    return {r.name: r.replicas + surge_count(spec.rollout.max_surge, r.replicas) for r in spec.regions}
+    return {r.name: r.size + surge_count(spec.rollout.max_surge, r.size) for r in spec.regions}
 
 
 def canary_shares(points: list[dict[str, Any]], revision: str) -> list[tuple[int, list[int]]]:
@@ -84,7 +84,11 @@ def canary_shares(points: list[dict[str, Any]], revision: str) -> list[tuple[int
 
 def _report_capacity_and_traffic(outcome: Any, spec: ModelDeploymentSpec) -> None:
     caps = pod_caps(spec)
-    peaks = ", ".join(f"{r} {outcome.pod_peak[r]}/{caps[r]}" for r in caps)
+    # An autoscaled region has no fixed cap: its autoscaler moves the count, maxSurge bounds what the canary adds.
+    peaks = ", ".join(
+        f"{r} {outcome.pod_peak[r]}" + (f"/{caps[r]}" if spec.region(r).autoscaling is None else " (autoscaled)")
+        for r in caps
+    )
     print(f"  pods at most:    {peaks} (replicas + maxSurge)")
     print(f"  GPUs at most:    {', '.join(f'{r} {outcome.gpu_peak[r]}' for r in caps)}")
     print("  canary traffic:  weight asked → share achieved, per region")
@@ -92,11 +96,12 @@ def _report_capacity_and_traffic(outcome: Any, spec: ModelDeploymentSpec) -> Non
         shares = canary_shares(points, outcome.revision)
         text = "   ".join(f"{asked}% → {', '.join(f'{g}%' for g in got)}" for asked, got in shares)
         print(f"    {region:10} {text or 'none'}")
-        replicas = spec.region(region).replicas
+        replicas = spec.region(region).size
         for asked, got in shares:
             best = min([g for g in got if g] or [0], key=lambda g: abs(g - asked))
             if asked not in (0, 100) and best != asked:
-                print(f"    {'':10} {asked}% cannot be met with {replicas} replicas: {best}% was the closest")
+                with_ = f"{replicas} replicas" if spec.region(region).autoscaling is None else "the live count"
+                print(f"    {'':10} {asked}% cannot be met with {with_}: {best}% was the closest")
 
 
 def _simulate(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ from bellwether.cli.promql import query_problems
 from bellwether.cli.templates import is_template, reference_problems, template_admission
 from bellwether.render.disruption import budget_notes
 from bellwether.render.routers import router_of
-from bellwether.rollout.replicas import unmet_weights
+from bellwether.rollout.replicas import canary_beside, share_of, unmet_weights
 
 
 def weight_notes(spec: ModelDeploymentSpec) -> list[str]:
@@ -34,7 +34,18 @@ def weight_notes(spec: ModelDeploymentSpec) -> list[str]:
     if not router_of(spec).by_pods:
         return []
     weights = [s.set_weight for s in spec.rollout.steps if s.set_weight is not None and s.set_weight < 100]
-    return unmet_weights(weights, [(r.name, r.replicas) for r in spec.regions], spec.rollout.max_surge)
+    fixed = [(r.name, r.size) for r in spec.regions if r.autoscaling is None]
+    notes = unmet_weights(weights, fixed, spec.rollout.max_surge)
+    # An autoscaled region's count moves: at its minimum the canary is added beside the fewest pods.
+    for weight in weights:
+        for r in (r for r in spec.regions if r.autoscaling is not None):
+            canary = canary_beside(r.size, weight)
+            if (share := share_of(r.size, canary)) != weight:
+                notes.append(
+                    f"setWeight {weight} gives {share}% in {r.name} at minReplicas ({r.size} stable + {canary} "
+                    "canary pods serving); the share follows the live count as the autoscaler moves it"
+                )
+    return notes
 
 
 def name_of(value: Any) -> str | None:

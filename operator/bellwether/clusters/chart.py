@@ -50,6 +50,7 @@ SECTION_OF: dict[str, Section] = {
     "events": NAMESPACED,
     "httproutes": NAMESPACED,
     "virtualservices": NAMESPACED,
+    "horizontalpodautoscalers": NAMESPACED,
     "customresourcedefinitions": CLUSTER,
     "namespaces": CLUSTER,
     "kopfpeerings": PEERING_NAMESPACED,

@@ -34,6 +34,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "Event": ("/api/v1", "events"),
     "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
     "VirtualService": ("/apis/networking.istio.io/v1", "virtualservices"),
+    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
     "ModelDeployment": ("/apis/bellwether.dev/v1alpha1", "modeldeployments"),
     "ClusterAnalysisTemplate": ("/apis/bellwether.dev/v1alpha1", "clusteranalysistemplates"),  # cluster-scoped
 }
@@ -163,10 +164,12 @@ class KubeClient:
         items: list[dict[str, Any]] = result.get("items", [])
         return items
 
-    async def apply(self, obj: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
+    async def apply(
+        self, obj: Mapping[str, Any], *, force: bool = True, manager: str = FIELD_MANAGER
+    ) -> dict[str, Any]:
         """Server-side apply: we own exactly the fields we send; `force` takes them back from anyone else."""
         meta = obj["metadata"]
-        params = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
+        params = {"fieldManager": manager, "force": "true" if force else "false"}
         result = await self.request(
             "apply",
             path_for(obj["kind"], meta.get("namespace"), meta["name"]),

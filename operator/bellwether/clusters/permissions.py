@@ -65,6 +65,12 @@ RULES: list[dict[str, Any]] = [
         "why": "an Event on every phase change and rollback",
     },
     {
+        "apiGroups": ["autoscaling"],
+        "resources": ["horizontalpodautoscalers"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+        "why": "the HorizontalPodAutoscaler of a region with spec.regions[].autoscaling",
+    },
+    {
         "apiGroups": ["gateway.networking.k8s.io"],
         "resources": ["httproutes"],
         "verbs": ["get", "list", "create", "patch", "delete"],

@@ -44,6 +44,7 @@ from bellwether.clusters.region import ensure_kind_served
 from bellwether.handlers import metrics
 from bellwether.handlers.status import merge_patch
 from bellwether.render import region_namespace
+from bellwether.render.autoscaler import replica_claims
 from bellwether.render.routers import router_of
 from bellwether.render.serving import Seen
 from bellwether.rollout.commands import COMMAND_ANNOTATION
@@ -177,6 +178,8 @@ class KubeRegions:
                 router=spec.traffic.router,
                 observed=observed.observation,
                 serving=serving,
+                claims=replica_claims(name, spec, plan, observed.observation),
+                autoscaled=spec.region(plan.region).autoscaling is not None,
             )
         except CLUSTER_ERRORS as e:
             why = _why(plan.region, e)

@@ -11,6 +11,7 @@ from typing import Any
 
 from bellwether.api import API_VERSION, KIND, ModelDeploymentSpec
 from bellwether.render import names
+from bellwether.render.autoscaler import autoscaler_objects
 from bellwether.render.disruption import disruption_budget, max_unavailable
 from bellwether.render.routers import router_of
 from bellwether.render.workload import deployment, revision_service, serving_service
@@ -64,7 +65,10 @@ def _objects(name: str, namespace: str, spec: ModelDeploymentSpec, plan: RegionP
     out: list[dict[str, Any]] = []
     budget = max_unavailable(spec.disruption, plan) if spec.disruption.budget else None
     for rev in plan.revisions:
-        out.append(deployment(name, ns, plan.region, region.node_selector, rev))
+        dep = deployment(name, ns, plan.region, region.node_selector, rev)
+        if region.autoscaling is not None:
+            dep["metadata"]["annotations"][names.AUTOSCALED] = "true"
+        out.append(dep)
         out.append(revision_service(name, ns, plan.region, rev))
         if budget is not None:
             out.append(disruption_budget(name, ns, plan.region, rev, budget))
@@ -73,6 +77,7 @@ def _objects(name: str, namespace: str, spec: ModelDeploymentSpec, plan: RegionP
     route = router_of(spec).render
     if route is not None and plan.revisions:
         out.append(route(name, ns, spec, plan))
+    out += autoscaler_objects(name, ns, spec, plan)
     return out
 
 

@@ -60,15 +60,16 @@ def budget_notes(spec: ModelDeploymentSpec) -> list[str]:
         return []
     notes = []
     for region in spec.regions:
-        allowed = resolve_int_or_percent(disruption.max_unavailable, region.replicas, round_up=True)
-        if region.replicas and allowed == 0:
+        size = region.size  # an autoscaled region at its minimum: the fewest pods a drain meets
+        allowed = resolve_int_or_percent(disruption.max_unavailable, size, round_up=True)
+        if size and allowed == 0:
             notes.append(
                 f"disruption.maxUnavailable {disruption.max_unavailable} allows no eviction in {region.name}: "
                 "node drains there wait for as long as the revision serves"
             )
-        elif region.replicas and allowed >= region.replicas:
+        elif size and allowed >= size:
             notes.append(
-                f"disruption.maxUnavailable {disruption.max_unavailable} lets a drain evict all {region.replicas} "
+                f"disruption.maxUnavailable {disruption.max_unavailable} lets a drain evict all {size} "
                 f"pod(s) of {region.name} at once: the region serves nothing until they load again"
             )
     return notes

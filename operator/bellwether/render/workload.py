@@ -173,7 +173,8 @@ def deployment(
             "annotations": {"bellwether.dev/model-version": plan.template.model.version},
         },
         "spec": {
-            "replicas": plan.replicas,
+            # Left out when the region's autoscaler owns it: applying a count would undo its scaling.
+            **({} if plan.autoscaled else {"replicas": plan.replicas}),
             "selector": {"matchLabels": names.pod_selector(name, region, plan.revision)},
             "strategy": STRATEGY,
             "template": {

@@ -16,6 +16,7 @@ from bellwether.rollout.clock import elapsed
 from bellwether.rollout.commands import apply_command
 from bellwether.rollout.conditions import set_condition
 from bellwether.rollout.due import seconds_until_due
+from bellwether.rollout.live import needed
 from bellwether.rollout.pausing import paused
 from bellwether.rollout.phases import derive
 from bellwether.rollout.plans import all_plans, ready
@@ -78,9 +79,13 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
     return Decision(final, plans, tuple(work.events), _requeue(work))
 
 
+def _needed(work: Work, region: str) -> int:
+    return needed(work.spec, work.status, work.obs, region)
+
+
 def _drained(work: Work) -> bool:
     st = work.status
-    return all(ready(work.obs, r.name, st.stable_revision) >= r.replicas for r in work.spec.regions)
+    return all(ready(work.obs, r.name, st.stable_revision) >= _needed(work, r.name) for r in work.spec.regions)
 
 
 def _requeue(work: Work) -> float:

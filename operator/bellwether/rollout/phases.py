@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from bellwether.api import ModelDeploymentStatus
 from bellwether.api.status import Phase
+from bellwether.rollout.live import needed
 from bellwether.rollout.pausing import paused
 from bellwether.rollout.plans import ready
 from bellwether.rollout.state import Work
@@ -37,7 +38,11 @@ def derive(work: Work, target: str, before: ModelDeploymentStatus) -> None:
     if st.progress.rolled_back_revision is not None and st.progress.rolled_back_revision == target:
         st.phase = "RolledBack"
         return
-    short = [r for r in work.spec.regions if ready(work.obs, r.name, st.stable_revision) < r.replicas]
+    short = [
+        r
+        for r in work.spec.regions
+        if ready(work.obs, r.name, st.stable_revision) < needed(work.spec, st, work.obs, r.name)
+    ]
     if not short:
         st.phase = "Healthy"
         return
@@ -63,7 +68,7 @@ def _degraded(work: Work, short: list[str]) -> None:
             lost.append(name)
             problems.append(f"{name} unreachable ({(seen.error if seen is not None else None) or 'not observed'})")
         else:
-            wanted = next(r.replicas for r in work.spec.regions if r.name == name)
+            wanted = needed(work.spec, st, work.obs, name)
             have = ready(work.obs, name, st.stable_revision)
             problems.append(f"{name} has {have}/{wanted} ready replicas of {st.stable_revision}")
     st.phase = "Degraded"

@@ -13,6 +13,7 @@ from bellwether.api.units import format_duration, parse_duration
 from bellwether.rollout.clock import elapsed
 from bellwether.rollout.due import judged_regions, references
 from bellwether.rollout.judging import count, describe, record, reset, weigh
+from bellwether.rollout.live import live_replicas
 from bellwether.rollout.pausing import pause_inconclusive, paused
 from bellwether.rollout.plans import ready, region_plan
 from bellwether.rollout.replicas import split
@@ -35,7 +36,13 @@ def _short_regions(work: Work, regions: list[str], weight: int) -> list[str]:
     short = []
     for name in regions:
         have = ready(work.obs, name, canary)
-        _, want = split(work.spec.region(name).replicas, weight, work.spec.rollout.max_surge, have)
+        if work.spec.region(name).autoscaling is not None:
+            # Beside an autoscaled stable the canary's count follows the live one: the plan has it.
+            plan = region_plan(work.spec, work.status, work.obs, name)
+            want = next((r.replicas for r in plan.revisions if r.revision == canary), 0)
+        else:
+            replicas = live_replicas(work.spec, work.status, work.obs, name)
+            _, want = split(replicas, weight, work.spec.rollout.max_surge, have)
         if have < want:
             short.append(name)
     return short

@@ -27,6 +27,8 @@ class RevisionPods:
     unavailable: int = 0
     problem: str | None = None
     serving: int = 0  # ready pods receiving traffic (replicas router: ready and labelled serving)  # e.g. "ImagePullBackOff: image not found", "0/4 nodes have a free nvidia.com/gpu"
+    # `desired` is the Deployment's spec.replicas as the cluster holds it: in an autoscaled region, the
+    # stable revision's is the live count its autoscaler keeps.
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class RegionObservation:
     pods: Mapping[str, RevisionPods] = field(default_factory=dict)  # by revision
     weights: Mapping[str, int] = field(default_factory=dict)  # current route weights by revision
     terminating: int = 0  # pods of this ModelDeployment being deleted here: GPUs about to be free
+    autoscaled: bool = False  # a Deployment here was applied for an autoscaled region (its HPA may be here)
 
 
 @dataclass(frozen=True)
@@ -99,14 +102,20 @@ class RevisionPlan:
     weight: int  # share of traffic, 0-100
     template: Template
     serving: int | None = None
+    autoscaled: bool = False  # the region's autoscaler owns its replicas: left as they are (`replicas` as seen)
 
 
 @dataclass(frozen=True)
 class RegionPlan:
-    """The desired state of a region. A revision not listed here is to be removed from the region."""
+    """The desired state of a region. A revision not listed here is to be removed from the region.
+
+    `autoscaler` is the revision whose Deployment the region's autoscaler scales (None: the region has
+    fixed replicas): the stable revision, handed to the new one only once it runs the live count.
+    """
 
     region: str
     revisions: tuple[RevisionPlan, ...]
+    autoscaler: str | None = None
 
 
 @dataclass(frozen=True)

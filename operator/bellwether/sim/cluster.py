@@ -314,7 +314,17 @@ class Cluster:
         previous = self.deployments.get(state.name)
         if previous is not None:
             state.replica_sets = previous.replica_sets  # the same Deployment: its ReplicaSets stay
+            if "replicas" not in obj["spec"]:
+                state.replicas = previous.replicas  # an apply without replicas leaves them to their owner
         self.deployments[state.name] = state
+
+    def scale(self, name: str, replicas: int) -> None:
+        """A write to a Deployment's scale subresource (what an autoscaler does): replicas alone."""
+        self._reachable()
+        if name not in self.deployments:
+            raise KeyError(f"deployment {name} not found in region {self.region}")
+        self.deployments[name].replicas = replicas
+        self.reconcile()
 
     def _prune(self, owner: str, keep: set[tuple[str, str]]) -> None:
         for name in [n for n, d in self.deployments.items() if d.owner == owner and ("Deployment", n) not in keep]:

@@ -87,6 +87,7 @@ class Runner:
         self.full_since: dict[str, float] = {}  # revision -> when it first served everywhere at full size
         self._weights: dict[str, dict[str, int]] = {}  # region -> last split noted (and the weight asked, at "")
         self._pending: dict[tuple[str, str], str] = {}
+        self._scaled: dict[str, int] = {}  # region -> how many of its autoscaler's scalings are noted
         self._note("apply", f"applied ModelDeployment {namespace}/{name}: {self._describe(spec)}")
 
     # -- driving ---------------------------------------------------------------------------------
@@ -187,7 +188,9 @@ class Runner:
             self.on_entry(entry)
 
     def _describe(self, spec: ModelDeploymentSpec) -> str:
-        regions = ", ".join(f"{r.name} ({r.replicas})" for r in spec.regions)
+        regions = ", ".join(
+            f"{r.name} ({r.size if r.replicas is not None else f'{r.size}+, autoscaled'})" for r in spec.regions
+        )
         return f"model {spec.model.name} {spec.model.version} (revision {revision_of(template_of(spec))}), {regions}"
 
     def _record(self, old: ModelDeploymentStatus, obs: Observations, decision: Decision) -> None:
@@ -220,7 +223,15 @@ class Runner:
                     self._pending[(name, rev)] = line
                     if line:
                         self._note("pods", line, name, revision=rev)
+        self._note_autoscalers()
         self._track_full(obs)
+
+    def _note_autoscalers(self) -> None:
+        """A line per scaling an autoscaler did since the last decision (the HPA acts between cycles)."""
+        for name, scaler in self.world.autoscalers.items():
+            for at, deployment, was, now in scaler.scaled[self._scaled.get(name, 0) :]:
+                self._note("note", f"autoscaler scaled {deployment} from {was} to {now} (at {at:.0f}s)", name)
+            self._scaled[name] = len(scaler.scaled)
 
     def _note_traffic(self, status: ModelDeploymentStatus) -> None:
         """The split each region's endpoints (or route) achieve now that the plan is applied, next to
@@ -253,8 +264,8 @@ class Runner:
                 continue
             if all(
                 present(region) == {rev}
-                and region.pods[rev].ready >= self.spec.region(name).replicas
-                and region.pods[rev].desired == self.spec.region(name).replicas
+                and region.pods[rev].ready >= self.spec.region(name).size
+                and (region.pods[rev].desired == self.spec.region(name).size or self.spec.region(name).autoscaling)
                 for name, region in obs.regions.items()
             ):
                 self.full_since[rev] = self.elapsed
