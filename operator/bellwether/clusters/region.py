@@ -141,19 +141,7 @@ async def apply_region(
     _forget_stale(client, now)
     selector = names.owner_selector(name, region)
     slot = resync_slot(selector, now)
-    stages: dict[int, list[Callable[[], Awaitable[Any]]]] = {stage: [] for stage in range(PRUNE_REST + 1)}
-    for obj in objects:
-        path = path_for(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
-        digest = _digest(obj)
-        last = client.applied.get(path)
-        fresh = last is not None and last[0] == digest and resync_slot(selector, last[1]) == slot
-        if not fresh or _drifted(obj, observed):
-            claim = (claims or {}).get(obj["metadata"]["name"]) if obj["kind"] == "Deployment" else None
-            write = functools.partial(_apply_one, client, obj, path, digest, now)
-            if claim is not None:
-                exists = _seen(obj, observed) is not None
-                write = functools.partial(_apply_claimed, client, obj, path, digest, now, claim, exists)
-            stages[_apply_order(obj, observed, claim)].append(write)
+    stages = _writes(client, objects, observed, claims, selector, slot, now)
     for pod, serve in (serving or {}).items():
         # Make before break: pods join the serving Service before others leave it, so a region never
         # serves with fewer pods while membership moves.
@@ -177,6 +165,36 @@ async def apply_region(
         return changed + sum(removed)
     await _run_stages(stages)
     return changed
+
+
+Stages = dict[int, list[Callable[[], Awaitable[Any]]]]
+
+
+def _writes(
+    client: KubeClient,
+    objects: Sequence[dict[str, Any]],
+    observed: RegionObservation | None,
+    claims: Mapping[str, Claim] | None,
+    selector: str,
+    slot: int,
+    now: float,
+) -> Stages:
+    """The applies this region needs, by stage: objects changed since their last apply in this resync
+    slot, or whose Deployment the observation shows missing or resized."""
+    stages: Stages = {stage: [] for stage in range(PRUNE_REST + 1)}
+    for obj in objects:
+        path = path_for(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        digest = _digest(obj)
+        last = client.applied.get(path)
+        fresh = last is not None and last[0] == digest and resync_slot(selector, last[1]) == slot
+        if not fresh or _drifted(obj, observed):
+            claim = (claims or {}).get(obj["metadata"]["name"]) if obj["kind"] == "Deployment" else None
+            write = functools.partial(_apply_one, client, obj, path, digest, now)
+            if claim is not None:
+                exists = _seen(obj, observed) is not None
+                write = functools.partial(_apply_claimed, client, obj, path, digest, now, claim, exists)
+            stages[_apply_order(obj, observed, claim)].append(write)
+    return stages
 
 
 async def _apply_one(client: KubeClient, obj: dict[str, Any], path: str, digest: str, now: float) -> None:
