@@ -35,6 +35,9 @@ Reason = Literal[
     "InvalidSpec",
     "CycleFailed",
     "ObjectTooLarge",
+    "GateFailed",
+    # Conditions: Progressing (a gate holds the canary); Events too
+    "GateHeld",
     # Events only
     "Deploying",
     "RolloutStarted",
@@ -51,6 +54,8 @@ Reason = Literal[
     "PromotedFull",
     "CommandIgnored",
     "Retry",
+    "GatePassed",
+    "NotificationFailed",
 ]
 
 REASONS: tuple[str, ...] = get_args(Reason)

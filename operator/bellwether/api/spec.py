@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
 
 from bellwether.api.base import Invalid, KeyRef, Wire, cel
+from bellwether.api.hooks import Gates, Notifications
 from bellwether.api.metrics import (
     PRESET_NAMES,
     TEMPLATE_VARIABLES,
@@ -362,6 +363,10 @@ class Rollout(Wire):
         "where stable's pods are still starting; whenStableReady: it keeps serving the capacity stable "
         "lacks in a region and hands it over as stable's pods become ready.",
     )
+    gates: Gates = Field(
+        default_factory=list,
+        description="Webhooks the rollout waits for: preRollout, confirmPromotion, postRollback (docs/gates.md).",
+    )
 
     @model_validator(mode="after")
     def _weights_increase(self) -> Rollout:
@@ -425,6 +430,9 @@ class ModelDeploymentSpec(Wire):
     traffic: Traffic = Field(default_factory=Traffic, description="How traffic is split between revisions.")
     rollout: Rollout = Field(default_factory=Rollout, description="How a new revision is rolled out.")
     analysis: Analysis | None = Field(default=None, description="How a canary is judged; needed by analysis steps.")
+    notifications: Notifications = Field(
+        default_factory=list, description="Webhooks told of rollout events (docs/notifications.md)."
+    )
 
     @model_validator(mode="after")
     def _cross_field(self) -> ModelDeploymentSpec:

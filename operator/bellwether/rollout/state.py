@@ -55,6 +55,8 @@ class Work:
     events: list[Event] = field(default_factory=list)
     waiting_on_pods: bool = False
     degraded: tuple[Reason, str] | None = None  # (reason, message) when a settled revision is not fully serving
+    gated: bool = False  # a gate holds the canary (status says which and why)
+    gate_message: str | None = None  # what the canary waits for at a gate, for status' message
 
     @property
     def stamp(self) -> str:

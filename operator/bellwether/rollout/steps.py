@@ -7,9 +7,11 @@ become ready, measurements arrive or a command is given.
 
 from __future__ import annotations
 
+from bellwether.api.hooks import GateType
 from bellwether.api.reasons import Reason
 from bellwether.api.spec import StepAnalysis
 from bellwether.api.units import format_duration, parse_duration
+from bellwether.rollout import gates
 from bellwether.rollout.clock import elapsed
 from bellwether.rollout.due import judged_regions, references
 from bellwether.rollout.judging import count, describe, record, reset, weigh
@@ -188,6 +190,21 @@ def _background(work: Work) -> bool:
     return True
 
 
+def _gate_open(work: Work, type_: GateType, wave: int) -> bool:
+    """True when the gates of this point let the canary through; a failed one rolls it back, a held
+    one pauses it (and judging goes on in the background), one not answered yet waits a moment."""
+    st = work.status
+    verdict, why = gates.check(work, type_, st.canary_revision or "", wave)
+    if verdict == "open":
+        return True
+    if verdict == "failed":
+        roll_back(work, "GateFailed", why)
+        return False
+    st.phase = "Paused" if work.gated else "Progressing"
+    work.gate_message = why
+    return False
+
+
 def advance(work: Work) -> None:
     """Move the canary on; stops at the first thing to wait for."""
     spec, st = work.spec, work.status
@@ -207,6 +224,8 @@ def advance(work: Work) -> None:
             _wait_for_regions(work, lost)
             return
         st.progress.unreachable_since = None
+        if st.wave == 0 and st.step == 0 and st.canary_weight == 0 and not _gate_open(work, "preRollout", 0):
+            return
         if st.step < len(steps):
             step = steps[st.step]
             if step.set_weight is not None:
@@ -232,6 +251,8 @@ def advance(work: Work) -> None:
         st.canary_weight = 100
         every = [r for names in waves[: st.wave + 1] for r in names]
         if not _wait_for_pods(work, every, 100):
+            return
+        if not _gate_open(work, "confirmPromotion", st.wave):
             return
         work.emit("Normal", "WavePromoted", f"wave {st.wave + 1}/{len(waves)} ({', '.join(regions)}) promoted")
         st.progress.promoted_regions = every

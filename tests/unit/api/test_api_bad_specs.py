@@ -13,6 +13,8 @@ from crdkit import admit, load_crd
 from bellwether.api import SpecError, parse, parse_spec
 
 DELETE = object()
+URL_FROM = {"urlFrom": {"secretKeyRef": {"name": "hooks", "key": "url"}}}
+GATE_POINTS = ["preRollout", "postRollback"]
 
 BASE: dict[str, Any] = {
     "apiVersion": "bellwether.dev/v1alpha1",
@@ -253,6 +255,43 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("typo in a step", {f"{STEPS}[0]": {"setWeigth": 10}}, f"{STEPS}[0].setWeigth", "did you mean setWeight"),
     ("no metadata.name", {"metadata.name": DELETE}, "metadata.name", "is required"),
+    (
+        "gate with url and urlFrom",
+        {"spec.rollout.gates": [{"name": "g", "type": "preRollout", "webhook": {"url": "http://g", **URL_FROM}}]},
+        "spec.rollout.gates[0].webhook",
+        "exactly one of url or urlFrom",
+    ),
+    (
+        "gate of an unknown type",
+        {"spec.rollout.gates": [{"name": "g", "type": "preDeploy", "webhook": {"url": "http://g"}}]},
+        "spec.rollout.gates[0].type",
+        "'preRollout'",
+    ),
+    (
+        "duplicate gate name",
+        {"spec.rollout.gates": [{"name": "g", "type": t, "webhook": {"url": "http://g"}} for t in GATE_POINTS]},
+        "spec.rollout.gates",
+        "gate names must be unique",
+    ),
+    (
+        "gate timeout of 5m",
+        {"spec.rollout.gates": [{"name": "g", "type": "preRollout", "webhook": {"url": "http://g", "timeout": "5m"}}]},
+        "spec.rollout.gates[0].webhook.timeout",
+        "from 100ms to 1m",
+    ),
+    ("notification without a url", {"spec.notifications": [{"name": "n"}]}, "spec.notifications[0]", "url or urlFrom"),
+    (
+        "notification of an unknown event",
+        {"spec.notifications": [{"name": "n", "url": "http://n", "events": ["Deployed"]}]},
+        "spec.notifications[0].events[0]",
+        "'RolloutStarted'",
+    ),
+    (
+        "notification url without scheme",
+        {"spec.notifications": [{"name": "n", "url": "hooks.slack.com/x"}]},
+        "spec.notifications[0].url",
+        "http://",
+    ),
     ("kind ModelDeploy", {"kind": "ModelDeploy"}, "kind", "must be ModelDeployment"),
 ]
 
