@@ -72,8 +72,13 @@ class Notifier:
     _retries: set[asyncio.TimerHandle] = field(default_factory=set)
 
     def start(self, workers: int = WORKERS) -> None:
-        self._queue = asyncio.Queue(self.capacity)
-        self._tasks = [asyncio.create_task(self._work(), name=f"bellwether-notify-{i}") for i in range(workers)]
+        """Start `workers` more workers (the queue is made once; it outlives no event loop)."""
+        if self._queue is None:
+            self._queue = asyncio.Queue(self.capacity)
+        first = len(self._tasks)
+        self._tasks += [
+            asyncio.create_task(self._work(), name=f"bellwether-notify-{i}") for i in range(first, first + workers)
+        ]
 
     async def stop(self) -> None:
         for handle in self._retries:

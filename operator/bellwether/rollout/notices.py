@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bellwether.api import API_VERSION, ModelDeploymentStatus
-from bellwether.api.hooks import Notification, NotificationEvent
+from bellwether.api.hooks import NOTIFICATION_EVENTS, Notification, NotificationEvent
 from bellwether.rollout.types import Event
 
 NOTIFICATION_KIND = "Notification"
@@ -56,7 +56,7 @@ def _details(event: NotificationEvent, status: ModelDeploymentStatus) -> dict[st
     if event == "RolledBack":
         bad = p.rolled_back_revision
         failed = [m for m in status.analysis if m.verdict == "Failed" and (m.revision == bad or m.revision is None)]
-        out: dict[str, Any] = {"rollbackReason": p.rollback_reason, "phase": status.phase}
+        out: dict[str, Any] = {"phase": status.phase}
         if failed:
             m = max(failed, key=lambda m: m.at)
             out.update({"metric": m.metric, "region": m.region, "value": m.value, "bound": m.bound})
@@ -79,8 +79,8 @@ def _revision(event: NotificationEvent, status: ModelDeploymentStatus) -> str | 
 def notices(
     namespace: str, name: str, events: Sequence[Event], status: ModelDeploymentStatus | None, time: str
 ) -> tuple[Notice, ...]:
-    """The notifications a cycle's Events amount to, in their order; a phase change to Degraded is a
-    Failed (its reason is the Degraded condition's)."""
+    """The notifications a cycle's Events amount to, in their order. A phase change to Degraded is a
+    Failed; the reason of a Failed and of a RolledBack is the Degraded condition's (AnalysisFailed, ...)."""
     st = status or ModelDeploymentStatus()
     out = []
     for e in events:
@@ -92,6 +92,8 @@ def notices(
             reason = degraded.reason if degraded is not None else "Degraded"
         if event is None:
             continue
+        if event == "RolledBack" and st.progress.rollback_reason:
+            reason = st.progress.rollback_reason
         out.append(
             Notice(
                 event,
@@ -146,3 +148,45 @@ def receives(notification: Notification, notice: Notice) -> bool:
 def body(notification: Notification, notice: Notice) -> dict[str, Any]:
     """What is POSTed to a receiver, in its format."""
     return slack(notice) if notification.format == "slack" else document(notice)
+
+
+# The json format's schema, as docs/notifications.md publishes it. Version 1 of the document: fields
+# may be added (receivers ignore unknown ones); none is removed or changes meaning within an apiVersion.
+NOTIFICATION_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "Bellwether Notification",
+    "type": "object",
+    "required": ["apiVersion", "kind", "event", "namespace", "name", "reason", "message", "details", "time"],
+    "properties": {
+        "apiVersion": {"const": API_VERSION},
+        "kind": {"const": NOTIFICATION_KIND},
+        "event": {"enum": list(NOTIFICATION_EVENTS)},
+        "namespace": {"type": "string"},
+        "name": {"type": "string"},
+        "revision": {"type": ["string", "null"], "description": "The revision the event is about."},
+        "stable": {"type": ["string", "null"], "description": "The stable revision after the event."},
+        "reason": {
+            "type": "string",
+            "description": "The Event's reason; of RolledBack and Failed, the Degraded condition's "
+            "(docs/troubleshooting.md).",
+        },
+        "message": {"type": "string", "description": "The Event's message, for people."},
+        "details": {
+            "type": "object",
+            "description": "By event: wave, step, weight (RolloutStarted, StepPromoted, Paused); metric, region, "
+            "value, bound, baseline of the failed measurement (RolledBack, when a measurement failed); phase (all).",
+            "properties": {
+                "phase": {"type": "string"},
+                "wave": {"type": "integer"},
+                "step": {"type": "integer"},
+                "weight": {"type": "integer"},
+                "metric": {"type": "string"},
+                "region": {"type": "string"},
+                "value": {"type": ["number", "null"]},
+                "bound": {"type": ["string", "null"]},
+                "baseline": {"type": "number"},
+            },
+        },
+        "time": {"type": "string", "format": "date-time"},
+    },
+}
