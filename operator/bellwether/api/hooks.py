@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from bellwether.api.base import KeyRef, Wire, cel
-from bellwether.api.patterns import DNS_LABEL, HTTP_URL
+from bellwether.api.patterns import DNS_LABEL, DNS_SUBDOMAIN, ENV_NAME, HTTP_URL, QUANTITY
 from bellwether.api.units import DURATION_MAX_LENGTH, DURATION_PATTERN, parse_duration
 
 MAX_NOTIFICATIONS = 8
@@ -62,6 +62,10 @@ WebhookTimeout = Annotated[
     str, AfterValidator(_parsed), AfterValidator(_between(*_TIMEOUT)), WithJsonSchema(_between_schema(*_TIMEOUT))
 ]
 _INTERVAL = ("1s", "24h", "how often a held gate is asked again")
+_DEADLINE = ("10s", "24h", "how long a gate's Job may run before it counts as timed out")
+JobDeadline = Annotated[
+    str, AfterValidator(_parsed), AfterValidator(_between(*_DEADLINE)), WithJsonSchema(_between_schema(*_DEADLINE))
+]
 GateInterval = Annotated[
     str, AfterValidator(_parsed), AfterValidator(_between(*_INTERVAL)), WithJsonSchema(_between_schema(*_INTERVAL))
 ]
@@ -109,20 +113,67 @@ class Notification(Endpoint):
     )
 
 
+class JobEnv(Wire):
+    name: str = Field(min_length=1, max_length=128, pattern=ENV_NAME, description="The variable's name.")
+    value: str = Field(default="", max_length=4096, description="Its value.")
+
+
+class JobGate(Wire):
+    """A Kubernetes Job that must succeed: e.g. an evaluation suite against the canary's Service.
+
+    Bellwether creates it in the region it concerns (confirmPromotion: the wave's first region; the
+    other types: the first region), with `BELLWETHER_*` variables naming the revision and the URLs of
+    the canary's and stable's Services, and waits for its Complete or Failed condition."""
+
+    image: str = Field(min_length=1, max_length=512, description="The image that runs the check.")
+    command: list[Annotated[str, Field(max_length=4096)]] | None = Field(
+        default=None, max_length=64, description="Overrides the image's entrypoint."
+    )
+    args: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list, max_length=128, description="Arguments of the check."
+    )
+    env: list[JobEnv] = Field(default_factory=list, max_length=64, description="Extra environment variables.")
+    cpu: str | None = Field(default=None, pattern=QUANTITY, max_length=32, description="CPU request and limit.")
+    memory: str | None = Field(default=None, pattern=QUANTITY, max_length=32, description="Memory request and limit.")
+    service_account_name: str | None = Field(
+        default=None, pattern=DNS_SUBDOMAIN, max_length=253, description="Default: the namespace's default."
+    )
+    backoff_limit: int = Field(default=0, ge=0, le=10, description="Retries of a failed pod before the Job fails.")
+    deadline: JobDeadline = Field(
+        default="10m", description="activeDeadlineSeconds: a Job still running then is a timeout (onTimeout)."
+    )
+
+
+_ONE_CHECK = "has(self.webhook) != has(self.job)"
+_ONE_CHECK_MESSAGE = "give exactly one of webhook or job"
+
+
 class Gate(Wire):
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": [cel(_ONE_CHECK, _ONE_CHECK_MESSAGE)]})
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="Names the gate in status and Events.")
     type: GateType = Field(
         description="preRollout: before the canary gets pods or traffic; confirmPromotion: before each wave is "
         "promoted (the canary serving 100% of it); postRollback: after a rollback, before the next rollout."
     )
-    webhook: Endpoint = Field(description="Called with a JSON document; a 2xx answer opens the gate.")
+    webhook: Endpoint | None = Field(
+        default=None, description="Called with a JSON document (docs/gates.md); a 2xx answer opens the gate."
+    )
+    job: JobGate | None = Field(default=None, description="Or a Job, created for the gate; success opens it.")
     on_failure: GatePolicy = Field(
         default="hold",
         description="A non-2xx answer (or no connection, or an unreadable Secret): hold = ask again every "
         "interval; fail = roll the canary back (postRollback: record the failure, stop asking).",
     )
     on_timeout: GatePolicy = Field(default="hold", description="No answer within webhook.timeout: as onFailure.")
-    interval: GateInterval = Field(default="30s", description="While held, how often the gate is asked again.")
+    interval: GateInterval = Field(
+        default="30s", description="While held, how often the gate is asked again (a Job gate: run again)."
+    )
+
+    @model_validator(mode="after")
+    def _one_check(self) -> Gate:
+        if (self.webhook is None) == (self.job is None):
+            raise ValueError(_ONE_CHECK_MESSAGE)
+        return self
 
 
 class GateStatus(Wire):

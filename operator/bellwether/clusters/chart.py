@@ -42,6 +42,7 @@ SECTION_OF: dict[str, Section] = {
     "modeldeployments": NAMESPACED,
     "modeldeployments/status": NAMESPACED,
     "deployments": NAMESPACED,
+    "jobs": NAMESPACED,
     "services": NAMESPACED,
     "pods": NAMESPACED,
     "secrets": NAMESPACED,

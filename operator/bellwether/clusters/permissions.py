@@ -53,6 +53,12 @@ RULES: list[dict[str, Any]] = [
         "why": "an Event on every phase change and rollback",
     },
     {
+        "apiGroups": ["batch"],
+        "resources": ["jobs"],
+        "verbs": ["get", "create", "patch"],
+        "why": "Job gates (spec.rollout.gates[].job): the Job of each attempt, and how it ended",
+    },
+    {
         "apiGroups": ["gateway.networking.k8s.io"],
         "resources": ["httproutes"],
         "verbs": ["get", "list", "create", "patch", "delete"],

@@ -28,6 +28,7 @@ from bellwether.analysis.measure import measure
 from bellwether.analysis.prometheus import PrometheusSource
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, dump, parse_spec
 from bellwether.api.base import KeyRef
+from bellwether.api.hooks import Gate
 from bellwether.api.spec import Region
 from bellwether.api.units import parse_duration
 from bellwether.clusters import (
@@ -40,15 +41,24 @@ from bellwether.clusters import (
     delete_region,
     observe_region,
 )
+from bellwether.clusters.jobs import run_gate_job
 from bellwether.clusters.region import ensure_kind_served
 from bellwether.handlers import metrics
 from bellwether.handlers.status import merge_patch
 from bellwether.hooks import Notifier, Resolve, SecretError, webhook_gates
 from bellwether.render import region_namespace
+from bellwether.render.jobs import gate_job, gate_region
 from bellwether.render.routers import router_of
 from bellwether.render.serving import Seen
 from bellwether.rollout.commands import COMMAND_ANNOTATION
-from bellwether.rollout.types import AnalysisRequest, RegionObservation, RegionPlan
+from bellwether.rollout.types import (
+    AnalysisRequest,
+    GateOutcome,
+    GateRequest,
+    GateResult,
+    RegionObservation,
+    RegionPlan,
+)
 
 log = logging.getLogger("bellwether")
 CLUSTER_ERRORS = (ApiError, ClusterConfigError, RouteNotInstalled)
@@ -245,18 +255,45 @@ def secret_resolver(clusters: Clusters) -> Resolve:
 
 
 def gate_port(ctx: Context) -> cycle.EvaluateGates:
-    """Gates over the shared webhook pool, or a pool for the call when there is none (tests)."""
+    """Webhook gates over the shared pool (a pool for the call when there is none: tests), Job
+    gates in the cluster of the region each runs in; all at once."""
     resolve = secret_resolver(ctx.clusters)
-    if ctx.webhooks is not None:
-        return webhook_gates(ctx.webhooks, resolve)
 
-    async def ask(
-        spec: ModelDeploymentSpec, name: str, namespace: str, requests: Sequence[Any], now: datetime
-    ) -> tuple[Any, ...]:
+    async def webhooks(
+        spec: ModelDeploymentSpec, name: str, namespace: str, requests: Sequence[GateRequest], now: datetime
+    ) -> tuple[GateResult, ...]:
+        if not requests:
+            return ()
+        if ctx.webhooks is not None:
+            return await webhook_gates(ctx.webhooks, resolve)(spec, name, namespace, requests, now)
         async with aiohttp.ClientSession() as session:
             return await webhook_gates(session, resolve)(spec, name, namespace, requests, now)
 
+    async def ask(
+        spec: ModelDeploymentSpec, name: str, namespace: str, requests: Sequence[GateRequest], now: datetime
+    ) -> tuple[GateResult, ...]:
+        jobs = {g.name: g for g in spec.rollout.gates if g.job is not None}
+        hooks = [r for r in requests if r.gate not in jobs]
+        ran = [job_gate(ctx, spec, jobs[r.gate], name, namespace, r) for r in requests if r.gate in jobs]
+        answered, results = await asyncio.gather(webhooks(spec, name, namespace, hooks, now), asyncio.gather(*ran))
+        return (*answered, *results)
+
     return ask
+
+
+async def job_gate(
+    ctx: Context, spec: ModelDeploymentSpec, gate: Gate, name: str, namespace: str, request: GateRequest
+) -> GateResult:
+    """One attempt of a Job gate: its Job created if missing, then read; a cluster error is a failed
+    answer (the gate's onFailure decides), with what failed."""
+    region = spec.region(gate_region(spec, request))
+    outcome: GateOutcome
+    try:
+        client = await ctx.clusters.for_region(namespace, region)
+        outcome, message = await run_gate_job(client, gate_job(name, namespace, spec, gate, request))
+    except CLUSTER_ERRORS as e:
+        outcome, message = "failed", _why(region.name, e)
+    return GateResult(request.gate, request.revision, request.wave, outcome, message)
 
 
 def _count(namespace: str, old: ModelDeploymentStatus, new: ModelDeploymentStatus) -> None:

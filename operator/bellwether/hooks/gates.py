@@ -41,11 +41,12 @@ def gate_document(spec: ModelDeploymentSpec, name: str, namespace: str, request:
 
 
 def webhook_gates(session: aiohttp.ClientSession, resolve: Resolve) -> cycle.EvaluateGates:
-    """Ask every due gate at once (the slowest takes its timeout, no more); each answer in words
-    without secrets."""
+    """Ask every due webhook gate at once (the slowest takes its timeout, no more); each answer in
+    words without secrets. Other gates (Jobs) are left to the port that runs them."""
 
     async def one(spec: ModelDeploymentSpec, name: str, namespace: str, request: GateRequest) -> GateResult:
         gate = next(g for g in spec.rollout.gates if g.name == request.gate)
+        assert gate.webhook is not None  # asked only for webhook gates, below
         timeout = parse_duration(gate.webhook.timeout)
 
         def result(outcome: Any, message: str, code: int | None = None) -> GateResult:
@@ -63,7 +64,7 @@ def webhook_gates(session: aiohttp.ClientSession, resolve: Resolve) -> cycle.Eva
     async def ask(
         spec: ModelDeploymentSpec, name: str, namespace: str, requests: Sequence[GateRequest], now: datetime
     ) -> tuple[GateResult, ...]:
-        known = {g.name for g in spec.rollout.gates}
+        known = {g.name for g in spec.rollout.gates if g.webhook is not None}
         due = [r for r in requests if r.gate in known]
         return tuple(await asyncio.gather(*(one(spec, name, namespace, r) for r in due)))
 

@@ -23,6 +23,7 @@ from bellwether.rollout.types import GateRequest, GateResult
 
 Verdict = Literal["open", "waiting", "failed"]
 NOW = datetime(1970, 1, 1, tzinfo=UTC)  # "due at once": before any `now`
+POLL_SECONDS = 5.0  # an answer still pending (a Job running) is asked for again this soon
 KEPT = 2 * MAX_GATES  # entries in status: the current rollout's, and a rollback's still being asked
 
 
@@ -31,13 +32,14 @@ def _gate(spec: ModelDeploymentSpec, entry: GateStatus) -> Gate | None:
 
 
 def _next_ask(gate: Gate, entry: GateStatus) -> datetime | None:
-    """When an entry is asked (again): a Waiting one at once, a Held one an interval after its last
-    answer; None: it is not asked any more."""
-    if entry.phase == "Waiting" or (entry.phase == "Held" and entry.at is None):
+    """When an entry is asked (again): a new one at once, a pending one (its Job running) a few
+    seconds after, a Held one an interval after its last answer; None: it is not asked any more."""
+    if entry.phase not in ("Waiting", "Held"):
+        return None
+    if entry.at is None:
         return NOW
-    if entry.phase == "Held" and entry.at is not None:
-        return parse(entry.at) + timedelta(seconds=parse_duration(gate.interval))
-    return None
+    wait = POLL_SECONDS if entry.phase == "Waiting" else parse_duration(gate.interval)
+    return parse(entry.at) + timedelta(seconds=wait)
 
 
 def _due_at(spec: ModelDeploymentSpec, entry: GateStatus) -> datetime | None:
@@ -70,6 +72,8 @@ def seconds_until_gate(spec: ModelDeploymentSpec, status: ModelDeploymentStatus,
 
 
 def _phase(gate: Gate, result: GateResult) -> GatePhase:
+    if result.outcome == "pending":
+        return "Waiting"
     if result.outcome == "passed":
         return "Passed"
     policy = gate.on_timeout if result.outcome == "timeout" else gate.on_failure
@@ -97,7 +101,7 @@ def record(work: Work) -> None:
         entries[i] = old.model_copy(
             update={
                 "phase": phase,
-                "attempts": old.attempts + 1,
+                "attempts": old.attempts + (result.outcome != "pending"),
                 "code": result.code,
                 "message": result.message[:1024],
                 "at": work.stamp,
@@ -110,6 +114,8 @@ def record(work: Work) -> None:
 
 def _emit(work: Work, entry: GateStatus) -> None:
     what = f"{entry.type} gate {entry.name} for {entry.revision}"
+    if entry.phase == "Waiting":
+        return  # still running: the answer is to come
     if entry.phase == "Passed":
         work.emit("Normal", "GatePassed", f"{what} passed: {entry.message}")
     elif entry.phase == "Held":
@@ -147,9 +153,11 @@ def check(work: Work, type_: GateType, revision: str, wave: int = 0) -> tuple[Ve
     if held:
         work.gated = True
         return "waiting", "; ".join(f"{type_} gate {e.name} holds: {e.message}" for e in held)
-    waiting = [e.name for e in mine if e.phase == "Waiting"]
+    waiting = [e for e in mine if e.phase == "Waiting"]
     if waiting:
-        return "waiting", f"waiting for {type_} gate {', '.join(waiting)}"
+        return "waiting", "; ".join(
+            f"waiting for {type_} gate {e.name}" + (f": {e.message}" if e.message else "") for e in waiting
+        )
     return "open", ""
 
 

@@ -70,7 +70,8 @@ class GateRequest:
     attempt: int
 
 
-GateOutcome = Literal["passed", "failed", "timeout"]
+# pending: no answer yet, ask again soon (a gate's Job still running)
+GateOutcome = Literal["passed", "failed", "timeout", "pending"]
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,22 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.rollout.gates[0].webhook.timeout",
         "from 100ms to 1m",
     ),
+    (
+        "gate with a webhook and a job",
+        {
+            "spec.rollout.gates": [
+                {"name": "g", "type": "preRollout", "webhook": {"url": "http://g"}, "job": {"image": "e"}}
+            ]
+        },
+        "spec.rollout.gates[0]",
+        "exactly one of webhook or job",
+    ),
+    (
+        "job gate deadline of 2d",
+        {"spec.rollout.gates": [{"name": "g", "type": "preRollout", "job": {"image": "e", "deadline": "48h"}}]},
+        "spec.rollout.gates[0].job.deadline",
+        "from 10s to 24h",
+    ),
     ("notification without a url", {"spec.notifications": [{"name": "n"}]}, "spec.notifications[0]", "url or urlFrom"),
     (
         "notification of an unknown event",

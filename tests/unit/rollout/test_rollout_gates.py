@@ -206,3 +206,22 @@ def test_a_held_entry_is_due_one_interval_after_its_last_answer() -> None:
     assert len(gates_due(spec, ModelDeploymentStatus(gates=[waiting]), T0)) == 1
     gone = make_spec({"us-east": 1}, steps=STEPS)  # the gate left the spec: never asked again
     assert gates_due(gone, status, T0 + timedelta(hours=1)) == []
+
+
+def test_a_pending_answer_is_asked_again_a_few_seconds_later_for_the_same_attempt() -> None:
+    job = {"name": "evals", "type": "confirmPromotion", "job": {"image": "evals:1"}}
+    world = world_with(job)
+    answers: list[GateOutcome] = ["pending", "pending", "pending", "passed"]
+
+    def keeper(_req: GateRequest, _now: datetime) -> tuple[GateOutcome, int | None]:
+        return answers.pop(0) if answers else "passed", None
+
+    world.gatekeeper = keeper
+    world.settle()
+    assert phase(world) == "Healthy"
+    asked = world.gate_requests
+    assert [r.attempt for _, r in asked] == [1, 1, 1, 1]  # pending: the same Job, not a new one
+    assert all(b - a >= timedelta(seconds=5) for (a, _), (b, _) in itertools.pairwise(asked))
+    waiting = [d for d in world.decisions if d.status.gates and d.status.gates[0].phase == "Waiting"]
+    assert waiting and all(d.status.phase == "Progressing" for d in waiting)  # running is not held
+    assert not events(world, "GateHeld")
