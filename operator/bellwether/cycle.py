@@ -1,11 +1,12 @@
 """One rollout cycle for one ModelDeployment, the same for every driver.
 
-observe every region -> ask the engine what to measure -> measure -> decide -> write status (guarded)
--> apply each region's plan -> consume the command -> when to come back.
+observe every region -> ask the engine what to measure and which gates to ask -> measure and ask them
+-> decide -> write status (guarded) -> apply each region's plan -> consume the command -> hand the
+notifications over (never waiting for their delivery) -> when to come back.
 
 The kopf daemon (`handlers/`), the simulator (`sim/`: `demo`, `simulate`, the benchmarks) and the
 in-process tests all call `run`, each with its own ports: a home cluster holding the object, regions
-to observe and apply to, and a judge. No kopf, no client, no HTTP here: the ports are the I/O.
+to observe and apply to, a judge, gates and a notifier. No kopf, no client, no HTTP here: the ports are the I/O.
 
 Decide, record, then act. The status write carries the version of the object the cycle read; if
 anything changed it meanwhile (the user's spec, a command, another operator replica), the port raises

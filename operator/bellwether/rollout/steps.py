@@ -247,23 +247,29 @@ def advance(work: Work) -> None:
                     return
             _next_step(work)
             continue
-        # After the last step the wave goes to 100%, and is promoted once its canary is fully ready.
-        st.canary_weight = 100
-        every = [r for names in waves[: st.wave + 1] for r in names]
-        if not _wait_for_pods(work, every, 100):
+        if not _promote_wave(work, regions):
             return
-        if not _gate_open(work, "confirmPromotion", st.wave):
-            return
-        work.emit("Normal", "WavePromoted", f"wave {st.wave + 1}/{len(waves)} ({', '.join(regions)}) promoted")
-        st.progress.promoted_regions = every
-        if st.wave + 1 >= len(waves):
-            template = st.progress.canary_template
-            if template is not None:
-                promote_fully(work, st.canary_revision, template)
-            return
-        st.wave += 1
-        st.step = 0
-        st.canary_weight = 0
-        st.progress.wave_started_at = work.stamp
-        _next_step(work)
-        st.step = 0
+
+
+def _promote_wave(work: Work, regions: list[str]) -> bool:
+    """After the last step the wave goes to 100%, and is promoted once its canary is fully ready and
+    its confirmPromotion gates open. True when the next wave starts."""
+    st, waves = work.status, work.spec.waves()
+    st.canary_weight = 100
+    every = [r for names in waves[: st.wave + 1] for r in names]
+    if not _wait_for_pods(work, every, 100) or not _gate_open(work, "confirmPromotion", st.wave):
+        return False
+    work.emit("Normal", "WavePromoted", f"wave {st.wave + 1}/{len(waves)} ({', '.join(regions)}) promoted")
+    st.progress.promoted_regions = every
+    if st.wave + 1 >= len(waves):
+        template = st.progress.canary_template
+        if template is not None and st.canary_revision is not None:
+            promote_fully(work, st.canary_revision, template)
+        return False
+    st.wave += 1
+    st.step = 0
+    st.canary_weight = 0
+    st.progress.wave_started_at = work.stamp
+    _next_step(work)
+    st.step = 0
+    return True
