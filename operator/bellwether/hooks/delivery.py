@@ -122,6 +122,20 @@ class Notifier:
                 await self._deliver(delivery)
             except Exception:  # a bug must not stop delivery for everyone else
                 log.exception("delivering a notification to %s failed", delivery.receiver.notification.name)
+            finally:
+                self._queue.task_done()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until everything queued is delivered or given up (retries included), at most
+        `timeout` seconds; True if so. For a process about to end (`bellwether simulate`)."""
+        assert self._queue is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._queue._unfinished_tasks or self._retries:  # type: ignore[attr-defined]
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
 
     async def _deliver(self, d: Delivery) -> None:
         n, notice = d.receiver.notification, d.notice
