@@ -34,7 +34,8 @@ def spec_file(tmp_path: Path, server: WebhookServer) -> Path:
     doc["spec"]["rollout"].update({"waves": [["us-east"], ["eu-west"]], "steps": STEPS, "bakeTime": "0s"})
     doc["spec"]["notifications"] = [{"name": "ops", "url": server.url("/notify"), "events": ["Promoted"]}]
     doc["spec"]["rollout"]["gates"] = [
-        {"name": "ok", "type": "confirmPromotion", "webhook": {"url": server.url("/gate")}}
+        {"name": "ok", "type": "confirmPromotion", "webhook": {"url": server.url("/gate")}},
+        {"name": "evals", "type": "confirmPromotion", "job": {"image": "evals:1"}},  # in memory: no Jobs here
     ]
     path = tmp_path / "md.yaml"
     path.write_text(yaml.safe_dump(doc))

@@ -106,15 +106,22 @@ async def play_with_webhooks(spec: ModelDeploymentSpec, scenario: Any, **kwargs:
 
     from bellwether.hooks import Notifier, webhook_gates
     from bellwether.hooks.secrets import from_secrets
+    from bellwether.sim.hooks import RuleGates
     from bellwether.sim.play import play
 
     async with aiohttp.ClientSession() as session:
+        hooks, jobs = webhook_gates(session, from_secrets({})), RuleGates()
+
+        async def gates(spec: ModelDeploymentSpec, name: str, ns: str, requests: Any, now: Any) -> Any:
+            """Webhook gates for real; Job gates, which the simulation cannot run, in memory."""
+            ran = {g.name for g in spec.rollout.gates if g.job is not None}
+            asked = await hooks(spec, name, ns, [r for r in requests if r.gate not in ran], now)
+            return asked + await jobs(spec, name, ns, [r for r in requests if r.gate in ran], now)
+
         notifier = Notifier(session, from_secrets({}))
         notifier.start()
         try:
-            outcome = await play(
-                spec, scenario, gates=webhook_gates(session, from_secrets({})), notify=notifier, **kwargs
-            )
+            outcome = await play(spec, scenario, gates=gates, notify=notifier, **kwargs)
             if not await notifier.drain(DRAIN_SECONDS):
                 print(f"some notifications were still being sent after {DRAIN_SECONDS:g}s", file=sys.stderr)
         finally:
