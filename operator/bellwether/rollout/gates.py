@@ -177,10 +177,7 @@ def open_held(work: Work, by: str) -> bool:
     return bool(opened)
 
 
-def forget(work: Work, keep: str | None) -> None:
-    """A new canary: entries of other revisions go, except postRollback ones still being asked."""
-    work.status.gates = [
-        e
-        for e in work.status.gates
-        if e.revision == keep or (e.type == "postRollback" and e.phase in ("Waiting", "Held"))
-    ]
+def forget(work: Work) -> None:
+    """A new rollout (a retried revision too) asks its gates afresh: every entry goes, except
+    postRollback ones still being asked."""
+    work.status.gates = [e for e in work.status.gates if e.type == "postRollback" and e.phase in ("Waiting", "Held")]

@@ -44,7 +44,7 @@ def start_canary(work: Work, revision: str, template: Template) -> None:
     p.rollback_reason = p.rollback_message = None
     p.rolled_back_revision = None  # a new revision supersedes the one rolled back
     _forget_waits(work)
-    gates.forget(work, revision)
+    gates.forget(work)
 
 
 def roll_back(work: Work, reason: Reason, message: str) -> None:

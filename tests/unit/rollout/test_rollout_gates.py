@@ -225,3 +225,18 @@ def test_a_pending_answer_is_asked_again_a_few_seconds_later_for_the_same_attemp
     waiting = [d for d in world.decisions if d.status.gates and d.status.gates[0].phase == "Waiting"]
     assert waiting and all(d.status.phase == "Progressing" for d in waiting)  # running is not held
     assert not events(world, "GateHeld")
+
+
+def test_a_retried_revision_asks_its_gates_again() -> None:
+    world = world_with(gate("preRollout"), gate("confirmPromotion", onFailure="fail") | {"name": "confirm"})
+    target = revision(world.spec)
+    world.gatekeeper = lambda req, now: ("failed", 500) if req.type == "confirmPromotion" else ("passed", 200)
+    world.settle()
+    assert phase(world) == "RolledBack"
+    first = [(r.type, r.revision) for _, r in world.gate_requests]
+    assert first == [("preRollout", target), ("confirmPromotion", target)]
+    world.gatekeeper = answering(200)
+    world.command = ManualCommand("retry", "c1")
+    world.settle()
+    assert phase(world) == "Healthy" and world.status.stable_revision == target
+    assert [(r.type, r.attempt) for _, r in world.gate_requests[2:]] == [("preRollout", 1), ("confirmPromotion", 1)]
