@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import roll_out, small_spec
+from hookkit import roll_out, small_spec
 from receiver import Answer, WebhookServer
 
 from bellwether.cycle import EvaluateGates

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
-from conftest import roll_out, small_spec
+from hookkit import roll_out, small_spec
 from receiver import Answer, WebhookServer, eventually
 
 from bellwether.hooks import Notifier

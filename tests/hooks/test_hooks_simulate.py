@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import DEMO
+from hookkit import DEMO
 from receiver import Answer, WebhookServer
 
 ROOT = Path(__file__).resolve().parents[2]
