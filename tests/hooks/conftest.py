@@ -11,8 +11,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from receiver import WebhookServer
 
-DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
-
 
 @pytest.fixture
 async def server() -> AsyncIterator[WebhookServer]:
