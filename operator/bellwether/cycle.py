@@ -32,7 +32,9 @@ from pydantic import ValidationError
 
 from bellwether import rollout
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, parse_spec
+from bellwether.api.reasons import Reason
 from bellwether.api.spec import Region
+from bellwether.api.templates import TemplateProblem, referenced, resolve
 from bellwether.render import objects_for_region
 from bellwether.render.routers import router_of
 from bellwether.render.serving import Seen, serving_changes
@@ -76,6 +78,11 @@ class Home(Protocol):
         ...
 
     async def consume_command(self, namespace: str, name: str) -> None: ...
+
+    async def read_template(self, name: str) -> dict[str, Any] | None:
+        """A ClusterAnalysisTemplate as stored, None when none has that name; TemplateProblem when it
+        cannot be read."""
+        ...
 
 
 class Regions(Protocol):
@@ -183,13 +190,20 @@ async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: dat
     generation = int(obj["metadata"].get("generation", 1))
     old = _status(obj)
     try:
-        spec = memory.parse(namespace, name, obj.get("spec") or {})
+        spec = await _resolved(ports.home, memory.parse(namespace, name, obj.get("spec") or {}))
     except SpecError as e:
-        written = invalid_spec(old, e.problems, generation, iso(now))
-        patched = await ports.home.write_status(obj, written)
-        events: tuple[Event, ...] = (Event("Warning", "InvalidSpec", "; ".join(e.problems)),) if patched else ()
-        events += await _notify(ports, namespace, name, None, events, written, now)
-        return Outcome(events=events, requeue_after=ports.max_requeue, status_patched=patched)
+        reason: Reason = "InvalidAnalysisTemplate" if isinstance(e, TemplateProblem) else "InvalidSpec"
+        invalid = invalid_spec(old, e.problems, generation, iso(now), reason)
+        patched = await ports.home.write_status(obj, invalid)
+        events: tuple[Event, ...] = (Event("Warning", reason, "; ".join(e.problems)),) if patched else ()
+        events += await _notify(ports, namespace, name, None, events, invalid, now)
+        return Outcome(
+            events=events,
+            requeue_after=ports.max_requeue,
+            status_patched=patched,
+            previous=old,
+            status=invalid,
+        )
     seen = {
         s.observation.name: s
         for s in await asyncio.gather(*(ports.regions.observe(obj, spec, r) for r in spec.regions))
@@ -250,6 +264,16 @@ async def _no_gates(
     return tuple(GateResult(r.gate, r.revision, r.wave, "failed", why) for r in requests)
 
 
+async def _resolved(home: Home, spec: ModelDeploymentSpec) -> ModelDeploymentSpec:
+    """The spec with the metrics of the ClusterAnalysisTemplates it names, read afresh every cycle: a
+    template edited is measured from the next cycle on (it is not part of the revision)."""
+    names = referenced(spec)
+    if not names:
+        return spec
+    found = await asyncio.gather(*(home.read_template(n) for n in names))
+    return resolve(spec, dict(zip(names, found, strict=True)))
+
+
 def _status(obj: Mapping[str, Any]) -> ModelDeploymentStatus:
     try:
         return ModelDeploymentStatus.model_validate(obj.get("status") or {})
@@ -267,6 +291,21 @@ def pace(requeue_after: float, max_requeue: float, errors_changed: bool, rng: ra
     if requeue_after > max_requeue:
         requeue *= rng.uniform(1 - REQUEUE_JITTER, 1.0)
     return min(requeue, ERROR_REQUEUE) if errors_changed else requeue
+
+
+# How long after its due time a real timer wakes: one firing a hair early would find the measurement not
+# yet due and come back a second later. Virtual clocks (the simulator) wake exactly on time.
+LATE_BY = 0.05
+
+
+def wall_wait(requeue_after: float | None, took: float, max_requeue: float) -> float:
+    """The real-time wait before the next cycle, counted from this cycle's start as the decision's "due in
+    N seconds" is: counted from its end, each cycle would come later by the time the last one took, and
+    objects slowed by a busy moment would pile onto the ones due after them. None: the cycle raised before
+    it could decide (the home cluster failed); the next one starts over from a fresh read after the
+    longest wait."""
+    delay = max_requeue if requeue_after is None else requeue_after
+    return max(0.0, delay + LATE_BY - took)
 
 
 # A cycle at least this long, during which the process computed at least this share of the time, was

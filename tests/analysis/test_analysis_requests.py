@@ -32,7 +32,14 @@ from bellwether.sim.fleet import Behaviour
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vllm-single-region.yaml"
 STABLE, CANARY = "5d1e88f0aa", "7c9f2a1bbb"
 HISTORY, WARM_AFTER, INTERVAL, LOOK_EVERY = 1200.0, 480.0, 30.0, 60.0
-LATENCY = ["vllm-e2e-latency-p99", "http-latency-p99", "vllm-ttft-p95"]
+LATENCY = [
+    "vllm-e2e-latency-p99",
+    "http-latency-p99",
+    "vllm-ttft-p95",
+    "triton-first-response-p95",
+    "tgi-queue-duration-p95",
+    "tgi-time-per-token-p95",
+]
 ERRORS = ["vllm-error-rate", "tgi-error-rate", "triton-failure-rate"]
 SCENARIOS = {
     "healthy": Behaviour(),
@@ -117,16 +124,19 @@ async def test_the_counts_are_the_requests_the_fleet_served(history: History) ->
         http = await source.counts(Metric(name="http", preset="http-latency-p99"), window)
         errors = await source.counts(Metric(name="errors", preset="vllm-error-rate"), window)
         tgi = await source.counts(Metric(name="tgi", preset="tgi-error-rate"), window)
+        triton = await source.counts(Metric(name="triton", preset="triton-first-response-p95"), window)
     group = next(g for g in history.exporter._groups.values() if g.labels[2:4] == ("healthy", CANARY))
     served = group.counters["tgi_request_count"]
     assert served > 0.95 * 40 * (HISTORY - WARM_AFTER + 60)
-    for counts in (p99, http, errors, tgi):
+    for counts in (p99, http, errors, tgi, triton):
         assert counts.present and counts.error is None
         assert counts.total == pytest.approx(served, rel=0.01)
     assert errors.failed == pytest.approx(group.counters["tgi_request_failure"], rel=0.01, abs=1)
     assert [le for le, _ in p99.buckets][-1] == math.inf
     assert {le for le, _ in p99.buckets} - {math.inf} == set(VLLM_BUCKETS["vllm:e2e_request_latency_seconds"])
     assert len(http.buckets) == 85  # the default 15 % edges
+    # Triton's edges are milliseconds in Prometheus (le="1.15" is 1.15 ms), seconds once read
+    assert [le for le, _ in triton.buckets] == pytest.approx([le for le, _ in http.buckets], rel=1e-5)
 
 
 def test_a_healthy_canary_is_never_failed_and_passes_every_preset(
@@ -177,8 +187,9 @@ def test_a_regression_of_a_few_requests_fails_the_p99_on_fine_and_on_vllm_s_coar
 def test_a_time_to_first_token_regression_fails_that_preset_alone(
     verdicts: dict[tuple[str, str], list[Measurement]],
 ) -> None:
-    assert series(verdicts, "ttft-only", "vllm-ttft-p95")[-1] == "Failed"
-    for preset in ("vllm-e2e-latency-p99", "http-latency-p99"):
+    for preset in ("vllm-ttft-p95", "triton-first-response-p95"):
+        assert series(verdicts, "ttft-only", preset)[-1] == "Failed", preset
+    for preset in ("vllm-e2e-latency-p99", "http-latency-p99", "tgi-time-per-token-p95"):
         assert "Failed" not in series(verdicts, "ttft-only", preset), preset
 
 

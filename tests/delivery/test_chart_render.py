@@ -70,7 +70,7 @@ def without_chart_metadata(crd: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_crd(r: Rendered) -> dict[str, Any] | None:
-    found = [c for c in r.of_kind("CustomResourceDefinition") if c["spec"]["group"] == "bellwether.dev"]
+    found = [c for c in r.of_kind("CustomResourceDefinition") if c["spec"]["names"]["kind"] == "ModelDeployment"]
     assert len(found) <= 1
     return found[0] if found else None
 

@@ -185,11 +185,13 @@ def test_kubectl_plugin_doc_covers_every_command_and_flag() -> None:
 
 # Multi-region
 
-# What only the home cluster needs: the ModelDeployment itself, Secrets, Events (posted on the
-# ModelDeployment) and what kopf uses. Everything else the operator does in a remote region too.
+# What only the home cluster needs: the ModelDeployment itself and the ClusterAnalysisTemplates it
+# names, Secrets, Events (posted on the ModelDeployment) and what kopf uses. Everything else the
+# operator does in a remote region too.
 HOME_ONLY = {
     "modeldeployments",
     "modeldeployments/status",
+    "clusteranalysistemplates",
     "secrets",
     "events",
     "customresourcedefinitions",

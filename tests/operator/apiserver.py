@@ -68,6 +68,9 @@ CORE = [
     Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False),
 ]
 MODEL_DEPLOYMENTS = Resource("bellwether.dev", "v1alpha1", "modeldeployments", "ModelDeployment", status=True)
+CLUSTER_ANALYSIS_TEMPLATES = Resource(
+    "bellwether.dev", "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", namespaced=False
+)
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", status=True)
 VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService", status=True)
 
@@ -203,7 +206,7 @@ def matches(labels: dict[str, str], selector: str | None) -> bool:
 @dataclass
 class ApiServer:
     name: str
-    resources: list[Resource] = field(default_factory=lambda: [*CORE, MODEL_DEPLOYMENTS])
+    resources: list[Resource] = field(default_factory=lambda: [*CORE, MODEL_DEPLOYMENTS, CLUSTER_ANALYSIS_TEMPLATES])
     objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
     applied: dict[tuple[Key, str], Any] = field(default_factory=dict)  # (object, manager) -> last applied
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, content type)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from apiserver import CORE, HTTPROUTES, MODEL_DEPLOYMENTS, ApiServer
+from apiserver import CLUSTER_ANALYSIS_TEMPLATES, CORE, HTTPROUTES, MODEL_DEPLOYMENTS, ApiServer
 from harness import Kubelet, OperatorProcess
 from promstandin import PrometheusStandIn, labels_in
 
@@ -23,7 +23,7 @@ NAMESPACE = "ml"
 
 @pytest.fixture
 async def home() -> AsyncIterator[ApiServer]:
-    server = ApiServer("home", resources=[*CORE, MODEL_DEPLOYMENTS, HTTPROUTES])
+    server = ApiServer("home", resources=[*CORE, MODEL_DEPLOYMENTS, CLUSTER_ANALYSIS_TEMPLATES, HTTPROUTES])
     await server.start()
     yield server
     await server.stop()

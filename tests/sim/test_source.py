@@ -193,3 +193,20 @@ async def test_little_traffic_means_few_requests_and_no_series_before_a_pod_serv
     quiet = await counts(world, source, ERRORS, "b", 300)
     assert 0 < quiet.total < 0.4 * 2 * 300
     assert (await counts(world, source, ERRORS, "c", 300)).present is False  # a revision that never served
+
+
+async def test_triton_and_tgi_token_presets_answer_what_the_fleet_does_to_their_quantity(
+    demo_spec: ModelDeploymentSpec,
+) -> None:
+    """Time to first response and queue time follow the fleet's time to first token, TGI's time per
+    token its inter-token latency: a first-token regression moves the first two and not the third."""
+    world = serving(demo_spec, Behaviour(ttft_factor=2.0))
+    source = SimMetricSource(world)
+    ratios = {}
+    for preset in ("triton-first-response-p95", "tgi-queue-duration-p95", "tgi-time-per-token-p95"):
+        metric = Metric(name="m", preset=preset)
+        stable = await sample(world, source, metric, "us-east", "a")
+        canary = await sample(world, source, metric, "us-east", "b")
+        ratios[preset] = statistics.median(canary.series) / statistics.median(stable.series)
+    assert 1.6 < ratios["triton-first-response-p95"] < 2.5 and 1.6 < ratios["tgi-queue-duration-p95"] < 2.5
+    assert 0.8 < ratios["tgi-time-per-token-p95"] < 1.25

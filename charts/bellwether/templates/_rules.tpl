@@ -45,6 +45,10 @@ bellwether.clusters.permissions.RULES; do not edit by hand (a test fails on drif
   verbs: ["get", "list", "create", "patch", "delete"]
 {{- end }}
 {{- define "bellwether.rules.cluster" -}}
+# read the ClusterAnalysisTemplates a ModelDeployment names in spec.analysis.templates, every cycle
+- apiGroups: ["bellwether.dev"]
+  resources: ["clusteranalysistemplates"]
+  verbs: ["get"]
 # kopf discovers the ModelDeployment resource
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]

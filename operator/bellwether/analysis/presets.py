@@ -8,8 +8,9 @@ Prometheus' own `namespace` (docs/presets.md shows the relabelling).
 A preset has two kinds of query. `query` returns one number per evaluation (a p99, an error ratio):
 what dashboards, `bellwether check` and the per-interval judge read. `counts` returns what the
 requests did over a whole window (a histogram's bucket increases, or failed and total requests),
-which is what the request-level judge decides on (docs/analysis.md). Triton exports no latency
-histogram, only a cumulative sum and count, so its mean latency keeps the per-interval judgment.
+which is what the request-level judge decides on (docs/analysis.md). Triton exports no request
+latency histogram, only a cumulative sum and count, so its mean latency keeps the per-interval
+judgment; its optional first-response histogram is in milliseconds (`le_seconds` reads its edges).
 
 A preset metric may leave its bounds out; then the preset's defaults apply: a latency must stay within a
 ratio of stable's, an error rate within a ratio of stable's above a floor, so a 0.1 % baseline does not
@@ -38,6 +39,7 @@ class Counting:
     quantile: float | None = None
     failed: str | None = None
     total: str | None = None
+    le_seconds: float = 1.0  # seconds per unit of the histogram's `le` (Triton's are milliseconds)
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,18 @@ class Preset:
     counts: Counting | None = None
 
 
-def _quantile(q: float, histogram: str) -> str:
-    return f"histogram_quantile({q}, sum by (le) (rate({histogram}_bucket{{{SELECTOR}}}[{{{{interval}}}}])))"
+def _quantile(q: float, histogram: str, per_second: float = 1.0) -> str:
+    """The q-quantile in seconds; `per_second`: the histogram's units in a second (1000 for ms)."""
+    query = f"histogram_quantile({q}, sum by (le) (rate({histogram}_bucket{{{SELECTOR}}}[{{{{interval}}}}])))"
+    return query if per_second == 1.0 else f"{query} / {per_second:g}"
 
 
-def _buckets(q: float, histogram: str) -> Counting:
-    return Counting(buckets=f"sum by (le) (increase({histogram}_bucket{{{SELECTOR}}}[{{{{interval}}}}]))", quantile=q)
+def _buckets(q: float, histogram: str, per_second: float = 1.0) -> Counting:
+    return Counting(
+        buckets=f"sum by (le) (increase({histogram}_bucket{{{SELECTOR}}}[{{{{interval}}}}]))",
+        quantile=q,
+        le_seconds=1.0 / per_second,
+    )
 
 
 def _increase(series: str) -> str:
@@ -148,6 +156,19 @@ PRESETS: dict[str, Preset] = {
             f"({_increase(_select('nv_inference_request_failure'))} or vector(0))",
         ),
     ),
+    "triton-first-response-p95": Preset(
+        _quantile(0.95, "nv_inference_first_response_histogram_ms", 1000),
+        "latency",
+        "s",
+        "Triton",
+        ("nv_inference_first_response_histogram_ms_bucket",),
+        "p95 of the time from request to first response of a decoupled (streaming) model: Triton's "
+        "histogram in milliseconds, off unless `--metrics-config histogram_latencies=true`; the first "
+        "response is the backend's first chunk, which is the first token only if the backend streams "
+        "token by token",
+        LATENCY,
+        _buckets(0.95, "nv_inference_first_response_histogram_ms", 1000),
+    ),
     "tgi-request-duration-p99": Preset(
         _quantile(0.99, "tgi_request_duration"),
         "latency",
@@ -157,6 +178,28 @@ PRESETS: dict[str, Preset] = {
         "p99 of request duration",
         LATENCY,
         _buckets(0.99, "tgi_request_duration"),
+    ),
+    "tgi-queue-duration-p95": Preset(
+        _quantile(0.95, "tgi_request_queue_duration"),
+        "latency",
+        "s",
+        "TGI",
+        ("tgi_request_queue_duration_bucket",),
+        "p95 of the time a request waits in TGI's queue before it joins a batch: the waiting part of "
+        "time to first token, which TGI does not export (prefill time is per batch, not per request)",
+        LATENCY,
+        _buckets(0.95, "tgi_request_queue_duration"),
+    ),
+    "tgi-time-per-token-p95": Preset(
+        _quantile(0.95, "tgi_request_mean_time_per_token_duration"),
+        "latency",
+        "s",
+        "TGI",
+        ("tgi_request_mean_time_per_token_duration_bucket",),
+        "p95 of each request's mean time per generated token (inference time over generated tokens, "
+        "so prefill included): the closest TGI comes to inter-token latency",
+        LATENCY,
+        _buckets(0.95, "tgi_request_mean_time_per_token_duration"),
     ),
     "tgi-error-rate": Preset(
         _error_ratio(_select("tgi_request_failure"), _select("tgi_request_count")),
@@ -228,6 +271,7 @@ def presets_markdown() -> str:
         out.append(
             f"| `{name}` | {p.runtime} | {p.about} ({p.unit}) | {series} | <= {p.baseline.max_ratio:g}x stable{floor} |"
         )
+    out += ["", *_GAPS]
     out += ["", "## Queries", ""]
     out += [
         "Each preset's `query` returns one number per interval. The request-level queries below it count over",
@@ -289,6 +333,30 @@ def _intro() -> list[str]:
         "| Preset | Runtime | Measures | Needs these series | Default bound |",
         "| --- | --- | --- | --- | --- |",
     ]
+
+
+_GAPS = [
+    "## What each runtime does not export",
+    "",
+    "A preset exists only where the runtime exports the series it needs. Where it does not:",
+    "",
+    "- **Triton** exports no request latency histogram: `nv_inference_request_duration_us`,",
+    "  `nv_inference_queue_duration_us` and `nv_inference_compute_infer_duration_us` are cumulative",
+    "  microseconds, so only a mean can be computed (`triton-request-latency-avg`, judged per interval: a",
+    "  regression of the slowest requests that hardly moves the mean goes unseen). For the mean queue or",
+    "  compute time, write a query: `sum(rate(nv_inference_queue_duration_us{...}[{{interval}}])) /",
+    "  sum(rate(nv_inference_request_success{...}[{{interval}}])) / 1e6`. Its only histogram,",
+    "  `nv_inference_first_response_histogram_ms` (`triton-first-response-p95`), is experimental, off",
+    "  unless `--metrics-config histogram_latencies=true`, and exists for decoupled models only. Triton",
+    "  has no inter-token latency. Triton's vLLM backend can report vLLM's own histograms",
+    "  (`vllm:time_to_first_token_seconds`, ...) on Triton's endpoint; the vLLM latency presets read those.",
+    "- **TGI** exports no time to first token: `tgi-queue-duration-p95` is its waiting part, and",
+    '  `tgi_batch_forward_duration{method="prefill"}` is per batch, not per request. Its',
+    "  `tgi_request_mean_time_per_token_duration` is inference time over generated tokens, prefill",
+    "  included, not the gap between tokens. TGI records its request histograms for successful requests",
+    "  only: a canary that fails fast looks fast, so judge `tgi-error-rate` beside them.",
+    "- **Any HTTP server** gives request duration and status codes, nothing about tokens.",
+]
 
 
 def _counting_markdown(counts: Counting | None) -> list[str]:

@@ -110,7 +110,8 @@ class PrometheusSource:
                 if error is not None:
                     return Counts(error=error)
                 every = max((v for le, v in buckets if math.isinf(le)), default=0.0)
-                return Counts(present=bool(buckets), buckets=sorted(buckets), total=every)
+                seconds = sorted((le * counting.le_seconds, v) for le, v in buckets)
+                return Counts(present=bool(buckets), buckets=seconds, total=every)
             assert counting.failed is not None and counting.total is not None
             (failed, error1), (total, error2) = await asyncio.gather(
                 self._vector(counted(counting.failed, window), window.end),

@@ -33,6 +33,7 @@ Reason = Literal[
     "Aborted",
     "ClusterError",
     "InvalidSpec",
+    "InvalidAnalysisTemplate",
     "CycleFailed",
     "ObjectTooLarge",
     "GateFailed",

@@ -31,7 +31,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="Exit status: 0 when the outcome is the right one for the scenario, 3 when it is not, "
         "1 when the file is not a valid ModelDeployment.",
     )
-    p.add_argument("-f", "--filename", required=True, help="a YAML file with one ModelDeployment")
+    p.add_argument(
+        "-f",
+        "--filename",
+        required=True,
+        help="a YAML file with one ModelDeployment (and the ClusterAnalysisTemplates it names)",
+    )
     p.add_argument("--scenario", required=True, choices=sorted(CATALOG), metavar="NAME", help="|".join(CATALOG))
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0): the same seed, the same run")
     p.add_argument("--output", choices=("text", "json"), default="text")
@@ -56,8 +61,12 @@ def load(path: str) -> ModelDeployment:
 
 
 def load_or_report(path: str) -> ModelDeployment | None:
-    """`load`, or None after printing every problem to stderr (the commands then exit 1)."""
-    return load_one(path, sys.stderr)
+    """`load`, or None after printing every problem to stderr (the commands then exit 1). The
+    ClusterAnalysisTemplates it names are taken from the same file."""
+    from bellwether.cli.templates import resolve_from_files
+
+    md = load_one(path, sys.stderr)
+    return resolve_from_files(md, [path], sys.stderr) if md is not None else None
 
 
 def pod_caps(spec: ModelDeploymentSpec) -> dict[str, int]:

@@ -35,6 +35,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
     "VirtualService": ("/apis/networking.istio.io/v1", "virtualservices"),
     "ModelDeployment": ("/apis/bellwether.dev/v1alpha1", "modeldeployments"),
+    "ClusterAnalysisTemplate": ("/apis/bellwether.dev/v1alpha1", "clusteranalysistemplates"),  # cluster-scoped
 }
 
 ErrorHook = Callable[[str, str], None]  # (cluster, verb): called once per failed request

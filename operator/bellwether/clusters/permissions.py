@@ -1,7 +1,7 @@
 """Every Kubernetes permission the operator uses, as data: the Helm chart's RBAC is checked against it.
 
-Remote regions need the same rules (minus the ModelDeployment, Secret and kopf ones) for the
-identity in their kubeconfig Secret.
+Remote regions need the same rules (minus the ModelDeployment, ClusterAnalysisTemplate, Secret and
+kopf ones) for the identity in their kubeconfig Secret.
 """
 
 from __future__ import annotations
@@ -14,6 +14,12 @@ RULES: list[dict[str, Any]] = [
         "resources": ["modeldeployments"],
         "verbs": ["get", "list", "watch", "patch"],
         "why": "watch ModelDeployments; finalizer, kopf's annotations, consuming manual-command annotations",
+    },
+    {
+        "apiGroups": ["bellwether.dev"],
+        "resources": ["clusteranalysistemplates"],
+        "verbs": ["get"],
+        "why": "read the ClusterAnalysisTemplates a ModelDeployment names in spec.analysis.templates, every cycle",
     },
     {
         "apiGroups": ["bellwether.dev"],

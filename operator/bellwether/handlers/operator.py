@@ -34,6 +34,7 @@ import kopf
 from bellwether.api import GROUP, PLURAL, VERSION
 from bellwether.clusters import ApiError, Clusters, KubeClient
 from bellwether.clusters.config import SECRET_TTL, home_credentials
+from bellwether.cycle import wall_wait
 from bellwether.handlers import metrics
 from bellwether.handlers.reconcile import Context, cleanup, reconcile, secret_resolver
 from bellwether.hooks import Notifier, Receiver
@@ -41,9 +42,6 @@ from bellwether.hooks import Notifier, Receiver
 PREFIX = "bellwether.dev"
 FINALIZER = f"{PREFIX}/cleanup"
 log = logging.getLogger("bellwether")
-# How long after its due time a cycle wakes: a timer firing a hair early would find the measurement not
-# yet due and come back a second later.
-LATE_BY = 0.05
 # The sweep of deletions kopf cannot see: how often, how long kopf gets first (its delete handler is
 # done within a second normally, within a minute while a remote region fails), and how many failed
 # cleanups of one object it tries before removing the finalizer anyway (its namespace cannot go otherwise).
@@ -276,6 +274,7 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, options: Options) -> No
         memo["ctx"] = Context(
             clusters, max_requeue=options.interval, prometheus=prometheus, webhooks=webhooks, notifier=notifier
         )
+        metrics.CYCLE_INTERVAL.set(options.interval)
         memo["sweeping"] = asyncio.create_task(sweeping(memo["ctx"], options.namespaces), name="bellwether-sweep")
 
     @kopf.on.cleanup(registry=registry)
@@ -308,19 +307,16 @@ def _register_rollout(registry: kopf.OperatorRegistry) -> None:
         loop = asyncio.get_running_loop()
         while not stopped:
             wake.clear()
-            started, delay = loop.time(), ctx.max_requeue
+            started, requeue = loop.time(), None
             try:
                 outcome = await reconcile(ctx, namespace, name)
             except Exception:  # the home cluster failed us; the next cycle starts over from a fresh read
                 log.exception("rollout cycle of %s/%s failed", namespace, name)
             else:
-                delay = outcome.requeue_after
+                requeue = outcome.requeue_after
                 for event in outcome.events:
                     kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-            # The wait counts from the cycle's start, as the decision's "due in N seconds" does: counted
-            # from its end, each cycle would come later by the time the last one took, and objects slowed
-            # by a busy moment would pile onto the ones due after them, making the next moment busier.
-            await _sleep(wake, stopped, max(0.0, delay + LATE_BY - (loop.time() - started)))
+            await _sleep(wake, stopped, wall_wait(requeue, loop.time() - started, ctx.max_requeue))
         log.info("rollout loop of %s/%s stopped (%s)", namespace, name, stopped.reason)
 
     @kopf.on.delete(*resource, registry=registry, retries=10, backoff=5)

@@ -30,6 +30,7 @@ from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStat
 from bellwether.api.base import KeyRef
 from bellwether.api.hooks import Gate
 from bellwether.api.spec import Region
+from bellwether.api.templates import TEMPLATE_KIND, TemplateProblem
 from bellwether.api.units import parse_duration
 from bellwether.clusters import (
     ApiError,
@@ -125,6 +126,17 @@ class KubeHome:
         await home.merge_patch(
             "ModelDeployment", namespace, name, {"metadata": {"annotations": {COMMAND_ANNOTATION: None}}}
         )
+
+    async def read_template(self, name: str) -> dict[str, Any] | None:
+        """Read afresh, like the ModelDeployment: one GET per referenced template per cycle. A template
+        that cannot be read (RBAC not upgraded, API server trouble) stops the cycle with a condition
+        naming it, as a missing one does: no rollout step without its metrics."""
+        try:
+            return await (await self.ctx.clusters.home()).get(TEMPLATE_KIND, None, name)
+        except ApiError as e:
+            raise TemplateProblem(
+                [f"spec.analysis.templates: {TEMPLATE_KIND} {name!r} could not be read: {e.status} {e.message}"]
+            ) from e
 
 
 def _too_large(error: ApiError) -> bool:
@@ -332,7 +344,8 @@ async def reconcile(ctx: Context, namespace: str, name: str, now: datetime | Non
         metrics.RECONCILE_SECONDS.observe(took)
     if outcome.previous is not None and outcome.status is not None:
         _count(namespace, outcome.previous, outcome.status)
-        metrics.record_traffic(namespace, name, [(r.name, r.weight, r.share) for r in outcome.status.regions])
+        cached = ctx.memory.specs.get((namespace, name))
+        metrics.record(namespace, name, outcome.status, cached[1] if cached else None)
     backoff = cycle.crowded_backoff(took, time.process_time() - cpu, ctx.rng)
     return dataclasses.replace(outcome, requeue_after=outcome.requeue_after + backoff) if backoff else outcome
 
@@ -342,8 +355,7 @@ async def cleanup(ctx: Context, obj: dict[str, Any]) -> list[str]:
     clusters, other namespaces). Returns the regions that could not be cleaned up."""
     meta = obj["metadata"]
     ctx.forget(meta["namespace"], meta["name"])
-    regions = [r.get("name", "") for r in (obj.get("status") or {}).get("regions") or []]
-    metrics.forget_traffic(meta["namespace"], meta["name"], regions)
+    metrics.forget(meta["namespace"], meta["name"])
     try:
         spec = parse_spec(obj.get("spec") or {})
     except SpecError:

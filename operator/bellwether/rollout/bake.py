@@ -27,9 +27,7 @@ def bake(work: Work) -> None:
         finish_bake(work)
         return
     if paused(work):
-        st.phase = "Paused"
         return
-    st.phase = "Progressing"
     regions = [r.name for r in work.spec.regions]
     start = analysis_start(work.spec, st) or p.bake_started_at
     weighed = weigh(work, regions, start, parse_duration(work.spec.rollout.bake_time), references(st))

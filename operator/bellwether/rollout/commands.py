@@ -55,7 +55,6 @@ def apply_command(work: Work) -> None:
         return
     if action == "pause":
         p.paused_by_user = True
-        st.phase = "Paused"
         work.emit("Normal", "Paused", "paused by user")
     elif action == "resume":
         clear_pause(work)

@@ -18,6 +18,7 @@ from bellwether.rollout.commands import apply_command
 from bellwether.rollout.conditions import set_condition
 from bellwether.rollout.due import seconds_until_due
 from bellwether.rollout.pausing import paused
+from bellwether.rollout.phases import derive
 from bellwether.rollout.plans import all_plans, ready
 from bellwether.rollout.rollback import roll_back, start_canary
 from bellwether.rollout.state import DraftStatus, Work
@@ -45,7 +46,6 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
         st.history = [
             HistoryEntry(revision=target, model=spec.model.version, promoted_at=work.stamp, template=template)
         ]
-        st.phase = "Progressing"
         work.emit("Normal", "Deploying", f"first revision {target} deployed in every region")
     elif target == st.stable_revision:
         if st.canary_revision is not None:
@@ -63,7 +63,7 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
         advance(work)
     else:
         bake(work)
-    _settle(work, target, status)
+    derive(work, target, status)
     if st.progress.draining_revision is not None and _drained(work):
         st.progress.draining_revision = None
         st.progress.draining_template = None
@@ -84,48 +84,6 @@ def _with_gates(work: Work, requeue: float) -> float:
     """Sooner when a gate is to be asked before then (a new one: within a second)."""
     due = gates.seconds_until_gate(work.spec, work.status, work.now)
     return requeue if due is None else min(requeue, max(1.0, due))
-
-
-def _settle(work: Work, target: str, before: ModelDeploymentStatus) -> None:
-    """The phase when no canary is moving and nothing bakes.
-
-    Healthy once every region serves stable. Short of that, a revision still being deployed (first
-    deploy, scaling, a rollback draining) is Progressing; one that was serving in full and has lost
-    ready replicas or a region since, with no spec change, is Degraded (Argo CD shows
-    it as Degraded) until they are back.
-    """
-    st = work.status
-    if st.canary_revision is not None or st.progress.bake_started_at is not None:
-        return
-    if st.progress.rolled_back_revision is not None and st.progress.rolled_back_revision == target:
-        st.phase = "RolledBack"
-        return
-    short = [r for r in work.spec.regions if ready(work.obs, r.name, st.stable_revision) < r.replicas]
-    if not short:
-        st.phase = "Healthy"
-        return
-    work.waiting_on_pods = True
-    was_serving = (
-        before.phase in ("Healthy", "Degraded")
-        and before.observed_generation == work.obs.generation
-        and before.stable_revision == st.stable_revision
-    )
-    if not was_serving:
-        st.phase = "Progressing"
-        st.message = f"waiting for {st.stable_revision} pods in {', '.join(r.name for r in short)}"
-        return
-    lost, problems = [], []
-    for r in short:
-        seen = work.obs.regions.get(r.name)
-        if seen is None or not seen.reachable:
-            lost.append(r.name)
-            problems.append(f"{r.name} unreachable ({(seen.error if seen is not None else None) or 'not observed'})")
-        else:
-            have = ready(work.obs, r.name, st.stable_revision)
-            problems.append(f"{r.name} has {have}/{r.replicas} ready replicas of {st.stable_revision}")
-    st.phase = "Degraded"
-    st.message = "degraded: " + "; ".join(problems)
-    work.degraded = ("RegionUnreachable" if len(lost) == len(short) else "ReplicasUnavailable", st.message)
 
 
 def _drained(work: Work) -> bool:
@@ -187,6 +145,7 @@ def after_failure(
     plans: tuple[RegionPlan, ...] = ()
     if st.canary_revision is not None and elapsed(st.progress.step_started_at, now) > deadline:
         roll_back(work, "CycleFailed", f"{message} (progressDeadline {format_duration(deadline)} exceeded)")
+        derive(work, st.progress.rolled_back_revision or "", status)
         st.message = f"rolled back {st.progress.rolled_back_revision}: {st.progress.rollback_message}"
         plans = all_plans(spec, st, obs)
     else:

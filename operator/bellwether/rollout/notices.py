@@ -32,6 +32,7 @@ _EVENTS: Mapping[str, NotificationEvent] = {
     "GateFailed": "Failed",
     "CycleFailed": "Failed",
     "InvalidSpec": "Failed",
+    "InvalidAnalysisTemplate": "Failed",
     "ObjectTooLarge": "Failed",
 }
 

@@ -22,7 +22,6 @@ def paused(work: Work) -> bool:
 def pause_inconclusive(work: Work, why: str) -> None:
     p = work.status.progress
     p.paused_reason, p.paused_message = INCONCLUSIVE, why
-    work.status.phase = "Paused"
     work.emit("Warning", INCONCLUSIVE, f"paused: {why}; `bellwether resume` measures again, or `promote` / `abort`")
 
 

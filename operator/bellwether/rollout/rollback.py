@@ -32,7 +32,6 @@ def start_canary(work: Work, revision: str, template: Template) -> None:
     st.wave = 0
     st.step = 0
     st.canary_weight = 0
-    st.phase = "Progressing"
     p = st.progress
     p.rollout_started_at = p.step_started_at = p.wave_started_at = work.stamp
     p.ready_since = None
@@ -63,7 +62,6 @@ def roll_back(work: Work, reason: Reason, message: str) -> None:
     p.promoted_regions = []
     st.canary_revision = None
     st.wave = st.step = st.canary_weight = 0
-    st.phase = "RolledBack"
     _forget_waits(work)
     work.emit("Warning", "RolledBack", f"{canary} rolled back to {st.stable_revision}: {message}")
     gates.ask(work, "postRollback", canary)
@@ -87,7 +85,6 @@ def promote_fully(work: Work, revision: str, template: Template) -> None:
     _forget_waits(work)
     baking = work.spec.analysis is not None and previous is not None and _bake_seconds(work) > 0
     p.bake_started_at = work.stamp if baking else None
-    st.phase = "Progressing" if baking else "Healthy"
     work.emit("Normal", "Promoted", f"{revision} promoted in every region" + (", baking" if baking else ""))
 
 
@@ -111,7 +108,6 @@ def revert_bake(work: Work, reason: Reason, message: str) -> None:
     p.previous_revision = None
     reset(work)
     clear_pause(work)
-    st.phase = "RolledBack"
     work.emit("Warning", "RolledBack", f"{bad} reverted to {previous} during bake: {message}")
     gates.ask(work, "postRollback", bad)
 

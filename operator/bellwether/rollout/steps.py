@@ -213,12 +213,8 @@ def advance(work: Work) -> None:
     steps = spec.rollout.steps
     waves = spec.waves()
     for _ in range(len(steps) * len(waves) + len(waves) + 1):
-        if st.canary_revision is None or st.phase in ("RolledBack",):
+        if st.canary_revision is None or paused(work):
             return
-        if paused(work):
-            st.phase = "Paused"
-            return
-        st.phase = "Progressing"
         regions = wave_regions(work)
         if lost := unreachable(work, regions):
             _wait_for_regions(work, lost)
@@ -236,7 +232,7 @@ def advance(work: Work) -> None:
                 _emit_weight(work, regions, step.set_weight)
             elif step.pause is not None:
                 if step.pause.duration is None:
-                    st.phase = "Paused"
+                    work.held = True
                     return
                 if elapsed(st.progress.step_started_at, work.now) < parse_duration(step.pause.duration):
                     return

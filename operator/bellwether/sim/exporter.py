@@ -3,8 +3,9 @@
 Each served (region, revision) gets requests at its rate, drawn the way the simulated fleet draws
 them (`sim.fleet`: lognormal or heavy-tailed latencies, the revision's regression, tail, time to
 first token, warm-up spike and error rate), counted into the metric families the real runtimes
-export: vLLM's histograms and HTTP status counter, Triton's cumulative counters, TGI's histogram and
-counters, and the conventional HTTP histogram. A real Prometheus reads them, so the analysis code is
+export: vLLM's histograms and HTTP status counter, Triton's cumulative counters and its optional
+first-response histogram (in milliseconds), TGI's histograms and counters, and the conventional HTTP
+histogram. A real Prometheus reads them, so the analysis code is
 tested against real PromQL evaluation, `increase` and `rate` windows and histogram interpolation.
 
 Two ways to feed it. `start()` serves `/metrics` on a loopback port with requests arriving in real
@@ -37,8 +38,14 @@ HISTOGRAMS: dict[str, tuple[Quantity, str]] = {
     "vllm:time_to_first_token_seconds": ("ttft_p95", "Time to first token."),
     "vllm:inter_token_latency_seconds": ("itl_p95", "Time between output tokens."),
     "tgi_request_duration": ("e2e_p99", "Request duration."),
+    # The fleet models time to first token whole: TGI's queue time, its waiting part, is drawn from it.
+    "tgi_request_queue_duration": ("ttft_p95", "Request time spent in queue."),
+    "tgi_request_mean_time_per_token_duration": ("itl_p95", "Mean time per token, per request."),
+    "nv_inference_first_response_histogram_ms": ("ttft_p95", "Duration from request to first response in ms."),
     "http_request_duration_seconds": ("e2e_p99", "HTTP request duration."),
 }
+# Histograms in other units than seconds: units per second, applied to their edges and sums.
+PER_SECOND = {"nv_inference_first_response_histogram_ms": 1000.0}
 COUNTERS = {
     "nv_inference_request_success": "Successful inference requests.",
     "nv_inference_request_failure": "Failed inference requests.",
@@ -188,8 +195,10 @@ class FleetExporter(Collector):
             groups = list(self._groups.values())
             for name, (_, doc) in HISTOGRAMS.items():
                 family = HistogramMetricFamily(name, doc, labels=LABELS)
+                unit = PER_SECOND.get(name, 1.0)
                 for g in groups:
-                    family.add_metric(list(g.labels), _cumulative(self.edges[name], g.counts[name]), g.sums[name])
+                    buckets = _cumulative(self.edges[name], g.counts[name], unit)
+                    family.add_metric(list(g.labels), buckets, g.sums[name] * unit)
                 yield family
             for name, doc in COUNTERS.items():
                 # Triton and TGI name these without `_total`; an untyped family keeps the exact name.
@@ -237,11 +246,12 @@ class FleetExporter(Collector):
     def _lines(self, g: _Group, t: float) -> Iterator[tuple[str, str]]:
         base = ",".join(f'{k}="{v}"' for k, v in zip(LABELS, g.labels, strict=True))
         for name in HISTOGRAMS:
-            buckets = _cumulative(self.edges[name], g.counts[name])
+            unit = PER_SECOND.get(name, 1.0)
+            buckets = _cumulative(self.edges[name], g.counts[name], unit)
             for le, count in buckets:
                 yield name, f'{name}_bucket{{{base},le="{le}"}} {count:g} {t:.3f}'
             yield name, f"{name}_count{{{base}}} {buckets[-1][1]:g} {t:.3f}"
-            yield name, f"{name}_sum{{{base}}} {g.sums[name]:.6f} {t:.3f}"
+            yield name, f"{name}_sum{{{base}}} {g.sums[name] * unit:.6f} {t:.3f}"
         for name in COUNTERS:
             yield name, f"{name}{{{base}}} {g.counters[name]:.6f} {t:.3f}"
         for status, code in (("5xx", "503"), ("2xx", "200")):
@@ -249,9 +259,13 @@ class FleetExporter(Collector):
             yield "http_requests", f'http_requests_total{{{base},status="{status}",code="{code}"}} {count:g} {t:.3f}'
 
 
-def _cumulative(edges: tuple[float, ...], counts: np.ndarray[Any, np.dtype[np.int64]]) -> list[tuple[str, float]]:
+def _cumulative(
+    edges: tuple[float, ...], counts: np.ndarray[Any, np.dtype[np.int64]], unit: float = 1.0
+) -> list[tuple[str, float]]:
+    """Cumulative (le, count) pairs; `unit`: the histogram's units per second, applied to the edges."""
     running = np.cumsum(counts)
-    return [*((f"{e:g}", float(c)) for e, c in zip(edges, running[:-1], strict=True)), ("+Inf", float(running[-1]))]
+    finite = ((f"{e * unit:g}", float(c)) for e, c in zip(edges, running[:-1], strict=True))
+    return [*finite, ("+Inf", float(running[-1]))]
 
 
 class _Quiet(WSGIRequestHandler):

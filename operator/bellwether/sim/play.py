@@ -78,6 +78,25 @@ def step_floor(spec: ModelDeploymentSpec) -> float:
     return per_wave * len(spec.waves())
 
 
+def least_time(spec: ModelDeploymentSpec) -> float:
+    """The least time a rollout of this spec takes in the simulator, whatever judges it: the timed steps,
+    plus what no judge can shorten. In every wave each `setWeight` waits for its new canary pods to load
+    (the simulator loads a model in `warmupSeconds`), an analysis after it first waits out the warm-up,
+    and the wave's move to 100% loads pods once more. Shorter analyses (`minDuration`) are not assumed."""
+    load = warm = float(spec.runtime.warmup_seconds)
+    per_wave, steps = 0.0, spec.rollout.steps
+    for i, s in enumerate(steps):
+        if s.set_weight is not None:
+            per_wave += load
+            later = next((t for t in steps[i + 1 :] if t.set_weight is None), None)
+            per_wave += warm if later is not None and later.analysis is not None else 0.0
+        elif s.analysis is not None:
+            per_wave += parse_duration(s.analysis.duration)
+        elif s.pause is not None and s.pause.duration is not None:
+            per_wave += parse_duration(s.pause.duration)
+    return (per_wave + load) * len(spec.waves())
+
+
 def _gpu_peak(cluster: Cluster, since: float) -> int:
     """GPUs held by scheduled pods, at the worst moment since `since`."""
     held = [p for p in cluster.pods if p.scheduled is not None]

@@ -31,6 +31,10 @@ PRESET_QUANTITY: dict[str, Quantity] = {
     "http-latency-p99": "e2e_p99",
     "vllm-ttft-p95": "ttft_p95",
     "vllm-inter-token-latency-p95": "itl_p95",
+    "triton-first-response-p95": "ttft_p95",
+    "tgi-time-per-token-p95": "itl_p95",
+    # The fleet models time to first token whole; TGI's queue time, its waiting part, stands in for it.
+    "tgi-queue-duration-p95": "ttft_p95",
     "triton-request-latency-avg": "latency_avg",
     "vllm-error-rate": "error_rate",
     "triton-failure-rate": "error_rate",

@@ -62,3 +62,24 @@ def test_which_metrics_are_judged_on_their_requests() -> None:
     assert counting_of(Metric(name="avg", preset="triton-request-latency-avg")) is None  # no histogram
     assert counting_of(Metric(name="p99", preset="vllm-e2e-latency-p99", min=0.1)) is None  # a lower bound
     assert counting_of(Metric(name="q", query='sum(rate(x{revision="{{revision}}"}[{{interval}}]))', max=1)) is None
+
+
+def test_tritons_millisecond_histogram_is_read_in_seconds() -> None:
+    triton = PRESETS["triton-first-response-p95"]
+    assert triton.query.endswith(" / 1000") and triton.unit == "s"
+    assert triton.counts is not None and triton.counts.le_seconds == 0.001 and triton.counts.quantile == 0.95
+    others = [PRESETS[n].counts for n in PRESET_NAMES if n != "triton-first-response-p95"]
+    assert {c.le_seconds for c in others if c is not None} == {1.0}
+
+
+@pytest.mark.parametrize("name", ["tgi-queue-duration-p95", "tgi-time-per-token-p95", "triton-first-response-p95"])
+def test_the_token_latency_presets_of_triton_and_tgi_are_judged_on_their_requests(name: str) -> None:
+    counts = counting_of(Metric(name="m", preset=name))
+    assert counts is not None and counts.buckets is not None and kind_of(Metric(name="m", preset=name)) == "latency"
+
+
+def test_the_presets_page_says_what_each_runtime_does_not_export() -> None:
+    page = presets_markdown()
+    gaps = page.split("## What each runtime does not export")[1].split("## Queries")[0]
+    assert "**Triton**" in gaps and "**TGI**" in gaps and "no time to first token" in gaps
+    assert "histogram_latencies=true" in gaps and "decoupled" in gaps
