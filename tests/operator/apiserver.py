@@ -37,6 +37,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import eviction
 import yaml
 from aiohttp import web
 
@@ -64,6 +65,7 @@ CORE = [
     Resource("", "v1", "nodes", "Node", namespaced=False, status=True),
     Resource("apps", "v1", "deployments", "Deployment", status=True),
     Resource("apps", "v1", "replicasets", "ReplicaSet", status=True),
+    Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", status=True),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False),
 ]
@@ -572,6 +574,8 @@ class ApiServer:
                 return web.json_response(await self._create(res, namespace, await request.json()), status=201)
             raise ApiError(405, "MethodNotAllowed", request.method)
         key = (res.plural, namespace, name)
+        if request.method == "POST" and res.plural == "pods" and sub == "eviction":
+            return web.json_response(await self._evict(key), status=201)
         if request.method == "GET":
             if key not in self.objects:
                 raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found')
@@ -585,6 +589,17 @@ class ApiServer:
         if request.method == "PATCH":
             return web.json_response(await self._patch(request, res, key, sub))
         raise ApiError(405, "MethodNotAllowed", request.method)
+
+    async def _evict(self, key: Key) -> dict[str, Any]:
+        """POST pods/{name}/eviction: delete the pod unless its disruption budget refuses (`eviction.py`)."""
+        pod = self.objects.get(key)
+        if pod is None:
+            raise ApiError(404, "NotFound", f'pods "{key[2]}" not found')
+        refused = eviction.refusal(self.objects, pod)
+        if refused is not None:
+            raise ApiError(*refused)
+        await self._delete(self.resource("pods"), key)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     async def _patch(self, request: web.Request, res: Resource, key: Key, sub: str) -> dict[str, Any]:
         ctype = request.content_type

@@ -116,6 +116,7 @@ async def test_a_rollout_reaches_both_clusters_and_a_failing_analysis_rolls_back
     await eventually(lambda: world.md() is None, what="ModelDeployment gone")
     assert world.remote.list("deployments", NAMESPACE) == []
     assert world.remote.list("services", NAMESPACE) == []
+    assert world.remote.list("poddisruptionbudgets", NAMESPACE) == []
     assert world.home.list("deployments", NAMESPACE) == []
 
 

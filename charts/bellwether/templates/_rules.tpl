@@ -19,6 +19,10 @@ bellwether.clusters.permissions.RULES; do not edit by hand (a test fails on drif
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "create", "patch", "delete"]
+# a PodDisruptionBudget per revision, so node drains never thin a region below its plan
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "create", "patch", "delete"]
 # unschedulable pods and image pull failures, reported in status; the serving label and deletion cost that put a pod in (or take it out of) the replicas router's traffic
 - apiGroups: [""]
   resources: ["pods"]

@@ -26,6 +26,7 @@ from bellwether.api.metrics import (
     unknown_variables,
 )
 from bellwether.api.patterns import DNS_LABEL, ENV_NAME, HTTP_PATH, METRIC_NAME, QUANTITY
+from bellwether.api.placement import Disruption, Scheduling
 from bellwether.api.units import AnalysisDuration, Deadline, Duration, IntOrPercent, parse_duration
 
 # Includes the parts defined in base.py and metrics.py, so the whole spec is importable from here.
@@ -40,6 +41,7 @@ __all__ = [
     "Analysis",
     "Baseline",
     "ClusterRef",
+    "Disruption",
     "EnvVar",
     "EnvVarSource",
     "GatewayAPIRouting",
@@ -58,6 +60,7 @@ __all__ = [
     "Resources",
     "Rollout",
     "Runtime",
+    "Scheduling",
     "Step",
     "StepAnalysis",
     "Traffic",
@@ -148,6 +151,10 @@ class Runtime(Wire):
     )
     warmup_seconds: int = Field(
         default=60, ge=0, le=7200, description="Model load time: analysis ignores a new revision's first N seconds."
+    )
+    scheduling: Scheduling | None = Field(
+        default=None,
+        description="Tolerations, priority class and topology spread of the pods; part of the revision when set.",
     )
 
     @model_validator(mode="after")
@@ -432,6 +439,9 @@ class ModelDeploymentSpec(Wire):
     analysis: Analysis | None = Field(default=None, description="How a canary is judged; needed by analysis steps.")
     notifications: Notifications = Field(
         default_factory=list, description="Webhooks told of rollout events (docs/notifications.md)."
+    )
+    disruption: Disruption = Field(
+        default_factory=Disruption, description="The PodDisruptionBudgets that keep evictions from thinning a region."
     )
 
     @model_validator(mode="after")

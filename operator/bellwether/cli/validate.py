@@ -24,6 +24,7 @@ from bellwether.cli.admission import admission, belongs_to_us
 from bellwether.cli.manifests import STDIN, Document, ManifestError, read, sources
 from bellwether.cli.promql import query_problems
 from bellwether.cli.templates import is_template, reference_problems, template_admission
+from bellwether.render.disruption import budget_notes
 from bellwether.render.routers import router_of
 from bellwether.rollout.replicas import unmet_weights
 
@@ -79,7 +80,7 @@ class Report:
         if verdict.model is not None:
             unresolved, notes = reference_problems(verdict.model.spec, self.templates, required=self.require_templates)
             problems += unresolved
-            notes += weight_notes(verdict.model.spec)
+            notes += weight_notes(verdict.model.spec) + budget_notes(verdict.model.spec)
         self.verdict(label, problems, notes)
 
     def verdict(self, label: str, problems: list[str], notes: list[str]) -> None:

@@ -45,6 +45,7 @@ SECTION_OF: dict[str, Section] = {
     "deployments": NAMESPACED,
     "jobs": NAMESPACED,
     "services": NAMESPACED,
+    "poddisruptionbudgets": NAMESPACED,
     "pods": NAMESPACED,
     "secrets": NAMESPACED,
     "events": NAMESPACED,

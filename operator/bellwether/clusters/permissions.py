@@ -40,6 +40,12 @@ RULES: list[dict[str, Any]] = [
         "why": "a Service per revision and the serving Service",
     },
     {
+        "apiGroups": ["policy"],
+        "resources": ["poddisruptionbudgets"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+        "why": "a PodDisruptionBudget per revision, so node drains never thin a region below its plan",
+    },
+    {
         "apiGroups": [""],
         "resources": ["pods"],
         "verbs": ["list", "patch"],

@@ -39,11 +39,15 @@ STUCK = {
 }
 
 
+# Budgets are applied with the routes, before any Deployment changes: a region starting a canary is
+# protected from evictions before its first canary pod is asked for. Pruned with the Services, after
+# their Deployments are gone.
+BUDGET = "PodDisruptionBudget"
 SERVICES, TRAFFIC, UNSERVE, SHRINK, PRUNE_DEPLOYMENTS, GROW, PRUNE_REST = range(7)
 
 
 def _apply_order(obj: Mapping[str, Any], observed: RegionObservation | None) -> int:
-    """Services, then routes (traffic), then Deployments that shrink, then those that grow or stay."""
+    """Services, then routes and budgets (traffic), then Deployments that shrink, then those that grow or stay."""
     if obj["kind"] == "Service":
         return SERVICES
     if obj["kind"] != "Deployment":
@@ -139,7 +143,8 @@ async def apply_region(
             removed.append(await _prune(client, kinds, namespace, selector, keep))
 
         stages[PRUNE_DEPLOYMENTS].append(functools.partial(prune, ["Deployment"]))
-        stages[PRUNE_REST].append(functools.partial(prune, ["Service"] + ([route_kind] if route_kind else [])))
+        rest = ["Service", BUDGET] + ([route_kind] if route_kind else [])
+        stages[PRUNE_REST].append(functools.partial(prune, rest))
         await _run_stages(stages)
         client.pruned[selector] = (keep, now)
         return changed + sum(removed)
@@ -183,7 +188,7 @@ def _drifted(obj: Mapping[str, Any], observed: RegionObservation | None) -> bool
 
 async def delete_region(client: KubeClient, *, name: str, region: str, namespace: str) -> int:
     """Remove everything of this ModelDeployment in the region (the finalizer's job for remote ones)."""
-    kinds = ["HTTPRoute", "VirtualService", "Service", "Deployment"]
+    kinds = ["HTTPRoute", "VirtualService", "Service", BUDGET, "Deployment"]
     return await _prune(client, kinds, namespace, names.owner_selector(name, region), set())
 
 
