@@ -200,8 +200,7 @@ def _gate_open(work: Work, type_: GateType, wave: int) -> bool:
     if verdict == "failed":
         roll_back(work, "GateFailed", why)
         return False
-    st.phase = "Paused" if work.gated else "Progressing"
-    work.gate_message = why
+    work.gate_message = why  # held (work.gated): phase Paused, derived with the others
     return False
 
 
