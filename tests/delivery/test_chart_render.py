@@ -22,6 +22,7 @@ from chartkit import (
 )
 
 from bellwether.cli.main import build_parser
+from bellwether.cli.run import installation_receivers
 
 K8S_VERSION = kubernetes_validate.latest_version()
 # Kinds kubernetes_validate has no schema for: checked structurally below.
@@ -263,3 +264,22 @@ def test_notes_tell_the_user_what_to_do_next(helm: Helm, helm_tmp: Path) -> None
     assert "bellwether status" in notes
     assert "metrics.serviceMonitor.enabled=true" in notes
     assert (ROOT / "examples" / "vllm-single-region.yaml").is_file()  # the example the notes name exists
+
+
+@pytest.mark.parametrize("name", VALUES)
+def test_installation_wide_notifications_reach_the_operator_as_a_receiver(
+    rendered: dict[str, Rendered], name: str
+) -> None:
+    r = rendered[name]
+    receivers = installation_receivers(run_args(r))
+    wanted = r.values.get("notifications", {})
+    if not wanted.get("enabled"):
+        assert receivers == ()
+        return
+    (receiver,) = receivers
+    n = receiver.notification
+    assert receiver.namespace == RELEASE_NAMESPACE and receiver.installation
+    assert n.url_from is not None and n.url_from.secret_key_ref.name == wanted["secretName"]
+    assert n.url_from.secret_key_ref.key == "url"
+    assert n.authorization_from is not None and n.authorization_from.secret_key_ref.key == wanted["authorizationKey"]
+    assert (n.format, n.events) == (wanted["format"], wanted["events"])

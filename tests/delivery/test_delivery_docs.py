@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -16,6 +18,8 @@ from bellwether.api.reasons import REASONS
 from bellwether.cli.control import ACTIONS, render_status
 from bellwether.cli.main import build_parser, main
 from bellwether.clusters.permissions import RULES
+from bellwether.rollout.notices import NOTIFICATION_SCHEMA, document, notices, slack
+from bellwether.rollout.types import Event
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -218,6 +222,22 @@ def test_multi_region_doc_grants_the_remote_identity_exactly_what_the_operator_u
     }
     assert granted == used
     assert {r for rule in RULES for r in rule["resources"]} >= HOME_ONLY  # every exclusion names a rule that exists
+
+
+# Notifications
+
+
+def test_the_notification_schema_in_the_docs_is_the_one_documents_are_checked_against() -> None:
+    blocks = [json.loads(b) for b in code_blocks((DOCS / "notifications.md").read_text(), "json")]
+    assert NOTIFICATION_SCHEMA in blocks
+    example = next(b for b in blocks if b.get("kind") == "Notification")
+    jsonschema.validate(example, NOTIFICATION_SCHEMA)
+    status = ModelDeploymentStatus(stable_revision="7c9f2a1b3e")
+    (notice,) = notices(
+        "ml", "llama-chat", [Event("Warning", "RolledBack", "rolled back")], status, "2026-12-02T10:15:00Z"
+    )
+    assert set(document(notice)) == set(example)  # the example shows every field a document has
+    assert set(slack(notice)) == {"text"}
 
 
 # Links

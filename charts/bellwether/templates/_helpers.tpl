@@ -62,6 +62,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.podDisruptionBudget.enabled (lt (int .Values.replicas) 2) }}
 {{- fail "podDisruptionBudget.enabled needs replicas >= 2: with one replica it either blocks node drains or protects nothing" }}
 {{- end }}
+{{- with .Values.notifications }}
+{{- if and .enabled (not .secretName) }}
+{{- fail "notifications.secretName is required when notifications.enabled is true: the Secret holding the receiver's URL" }}
+{{- end }}
+{{- $ns := .secretNamespace | default $.Release.Namespace }}
+{{- if and .enabled $.Values.watchNamespaces (not (has $ns $.Values.watchNamespaces)) }}
+{{- fail (printf "notifications.secretNamespace %s must be one of watchNamespaces: in namespaced mode the operator reads Secrets only there" $ns) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- /*

@@ -39,6 +39,10 @@ bellwether.clusters.permissions.RULES; do not edit by hand (a test fails on drif
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "create", "patch", "delete"]
+# Job gates (spec.rollout.gates[].job): the Job of each attempt, and how it ended
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "create", "patch"]
 # traffic weights with traffic.router: gatewayAPI
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]

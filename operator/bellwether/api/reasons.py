@@ -36,6 +36,9 @@ Reason = Literal[
     "InvalidAnalysisTemplate",
     "CycleFailed",
     "ObjectTooLarge",
+    "GateFailed",
+    # Conditions: Progressing (a gate holds the canary); Events too
+    "GateHeld",
     # Events only
     "Deploying",
     "RolloutStarted",
@@ -52,6 +55,8 @@ Reason = Literal[
     "PromotedFull",
     "CommandIgnored",
     "Retry",
+    "GatePassed",
+    "NotificationFailed",
 ]
 
 REASONS: tuple[str, ...] = get_args(Reason)

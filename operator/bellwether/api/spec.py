@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema, mo
 
 from bellwether.api.autoscaling import Autoscaling
 from bellwether.api.base import Invalid, KeyRef, Wire, cel
+from bellwether.api.hooks import Gates, Notifications
 from bellwether.api.metrics import (
     PRESET_NAMES,
     TEMPLATE_VARIABLES,
@@ -408,6 +409,10 @@ class Rollout(Wire):
         "where stable's pods are still starting; whenStableReady: it keeps serving the capacity stable "
         "lacks in a region and hands it over as stable's pods become ready.",
     )
+    gates: Gates = Field(
+        default_factory=list,
+        description="Webhooks the rollout waits for: preRollout, confirmPromotion, postRollback (docs/gates.md).",
+    )
 
     @model_validator(mode="after")
     def _weights_increase(self) -> Rollout:
@@ -477,6 +482,9 @@ class ModelDeploymentSpec(Wire):
     traffic: Traffic = Field(default_factory=Traffic, description="How traffic is split between revisions.")
     rollout: Rollout = Field(default_factory=Rollout, description="How a new revision is rolled out.")
     analysis: Analysis | None = Field(default=None, description="How a canary is judged; needed by analysis steps.")
+    notifications: Notifications = Field(
+        default_factory=list, description="Webhooks told of rollout events (docs/notifications.md)."
+    )
     disruption: Disruption = Field(
         default_factory=Disruption, description="The PodDisruptionBudgets that keep evictions from thinning a region."
     )

@@ -40,6 +40,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--scenario", required=True, choices=sorted(CATALOG), metavar="NAME", help="|".join(CATALOG))
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0): the same seed, the same run")
     p.add_argument("--output", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="call the spec's webhooks for real: notifications are sent and gates asked at their url "
+        "(urlFrom and authorizationFrom name Secrets, which the simulation has none of: those gates hold "
+        "and those notifications are reported as not sent)",
+    )
     p.set_defaults(func=_simulate)
 
 
@@ -104,6 +111,38 @@ def _report_capacity_and_traffic(outcome: Any, spec: ModelDeploymentSpec) -> Non
                 print(f"    {'':10} {asked}% cannot be met with {with_}: {best}% was the closest")
 
 
+DRAIN_SECONDS = 30.0  # how long `--webhooks` waits for the last notifications before exiting
+
+
+async def play_with_webhooks(spec: ModelDeploymentSpec, scenario: Any, **kwargs: Any) -> Any:
+    """`play`, with the operator's HTTP gates and notifications instead of the in-memory ones."""
+    import aiohttp
+
+    from bellwether.hooks import Notifier, webhook_gates
+    from bellwether.hooks.secrets import from_secrets
+    from bellwether.sim.hooks import RuleGates
+    from bellwether.sim.play import play
+
+    async with aiohttp.ClientSession() as session:
+        hooks, jobs = webhook_gates(session, from_secrets({})), RuleGates()
+
+        async def gates(spec: ModelDeploymentSpec, name: str, ns: str, requests: Any, now: Any) -> Any:
+            """Webhook gates for real; Job gates, which the simulation cannot run, in memory."""
+            ran = {g.name for g in spec.rollout.gates if g.job is not None}
+            asked = await hooks(spec, name, ns, [r for r in requests if r.gate not in ran], now)
+            return asked + await jobs(spec, name, ns, [r for r in requests if r.gate in ran], now)
+
+        notifier = Notifier(session, from_secrets({}))
+        notifier.start()
+        try:
+            outcome = await play(spec, scenario, gates=gates, notify=notifier, **kwargs)
+            if not await notifier.drain(DRAIN_SECONDS):
+                print(f"some notifications were still being sent after {DRAIN_SECONDS:g}s", file=sys.stderr)
+        finally:
+            await notifier.stop()
+    return outcome
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from bellwether.sim.play import play, step_floor
     from bellwether.sim.timeline import Style, clock, line
@@ -121,8 +160,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
     if args.output == "text":
         print(style(f"Scenario {scenario.name}: {scenario.summary} (seed {args.seed})", "bold"))
+    run = play_with_webhooks if args.webhooks else play
     outcome = asyncio.run(
-        play(md.spec, scenario, seed=args.seed, name=md.metadata.name, namespace=md.metadata.namespace, on_entry=show)
+        run(md.spec, scenario, seed=args.seed, name=md.metadata.name, namespace=md.metadata.namespace, on_entry=show)
     )
     ok = scenario.as_expected(md.spec, outcome.result)
     if args.output == "json":

@@ -43,6 +43,7 @@ SECTION_OF: dict[str, Section] = {
     "modeldeployments/status": NAMESPACED,
     "clusteranalysistemplates": CLUSTER,
     "deployments": NAMESPACED,
+    "jobs": NAMESPACED,
     "services": NAMESPACED,
     "poddisruptionbudgets": NAMESPACED,
     "pods": NAMESPACED,

@@ -27,6 +27,7 @@ FIELD_MANAGER = "bellwether"
 # Kinds Bellwether reads or writes: kind -> (API path prefix, plural).
 KINDS: dict[str, tuple[str, str]] = {
     "Deployment": ("/apis/apps/v1", "deployments"),
+    "Job": ("/apis/batch/v1", "jobs"),
     "Service": ("/api/v1", "services"),
     "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
     "Pod": ("/api/v1", "pods"),

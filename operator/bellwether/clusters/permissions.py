@@ -71,6 +71,12 @@ RULES: list[dict[str, Any]] = [
         "why": "the HorizontalPodAutoscaler of a region with spec.regions[].autoscaling",
     },
     {
+        "apiGroups": ["batch"],
+        "resources": ["jobs"],
+        "verbs": ["get", "create", "patch"],
+        "why": "Job gates (spec.rollout.gates[].job): the Job of each attempt, and how it ended",
+    },
+    {
         "apiGroups": ["gateway.networking.k8s.io"],
         "resources": ["httproutes"],
         "verbs": ["get", "list", "create", "patch", "delete"],

@@ -21,7 +21,7 @@ WHEN: Mapping[Phase, str] = {
     "Progressing": "Deploying (a first revision, a scale-up, stable pods coming back after a rollback), rolling a "
     "canary out, or baking.",
     "Paused": "Waiting for a person: `pause`, a pause step without a duration, or inconclusive analysis with "
-    "`onInconclusive: pause`.",
+    "`onInconclusive: pause`; or for a gate that holds (docs/gates.md).",
     "Healthy": "No canary, no bake, and the stable revision serves every region at full size.",
     "Degraded": "Nothing is rolling out, but the stable revision, once serving in full, lost replicas or a region.",
     "RolledBack": "The revision the spec asks for was rolled back (or reverted during its bake); the previous "
@@ -33,7 +33,7 @@ def derive(work: Work, target: str, before: ModelDeploymentStatus) -> None:
     """Set `status.phase` (and, when settled but short of pods, the message and Degraded cause)."""
     st = work.status
     if st.canary_revision is not None or st.progress.bake_started_at is not None:
-        st.phase = "Paused" if paused(work) or work.held else "Progressing"
+        st.phase = "Paused" if paused(work) or work.held or work.gated else "Progressing"
         return
     if st.progress.rolled_back_revision is not None and st.progress.rolled_back_revision == target:
         st.phase = "RolledBack"

@@ -172,7 +172,7 @@ def _conditions(work: Work) -> list[Condition]:
     conditions = set_condition(st.conditions, "Available", available, reason, says, now, gen)
     moving = st.phase in ("Progressing", "Paused")
     progressing_reason: Reason = {
-        "Paused": as_reason(st.progress.paused_reason, "Paused"),
+        "Paused": "GateHeld" if work.gated else as_reason(st.progress.paused_reason, "Paused"),
         "RolledBack": "RolledBack",
         "Progressing": "RolloutInProgress",
         "Degraded": "Degraded",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bellwether.api import Measurement, ModelDeploymentStatus, Template
+from bellwether.api.hooks import GateType
 from bellwether.api.reasons import Reason
 
 Role = Literal["stable", "canary"]
@@ -56,6 +57,37 @@ class Observations:
     regions: Mapping[str, RegionObservation]
     measurements: tuple[Measurement, ...] = ()  # judged results of the analysis requests due now
     command: ManualCommand | None = None
+    gates: tuple[GateResult, ...] = ()  # answers of the gates due now
+
+
+@dataclass(frozen=True)
+class GateRequest:
+    """Ask gate `gate` (of `type`) whether `revision` may go on; `wave` is the wave a confirmPromotion
+    gate would promote (0 for the other types). `attempt` counts from 1."""
+
+    gate: str
+    type: GateType
+    revision: str
+    stable_revision: str | None
+    wave: int
+    attempt: int
+
+
+# pending: no answer yet, ask again soon (a gate's Job still running)
+GateOutcome = Literal["passed", "failed", "timeout", "pending"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A gate's answer. `code` is the HTTP status (None: no answer); `message` says what happened in
+    a few words with a bounded excerpt of the answer's body, never a URL or a header."""
+
+    gate: str
+    revision: str
+    wave: int
+    outcome: GateOutcome
+    message: str
+    code: int | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from bellwether.api import ModelDeploymentSpec, revision_of, template_of
 from bellwether.api.units import parse_duration
+from bellwether.cycle import EvaluateGates, Notify
 from bellwether.sim.cluster import Cluster
 from bellwether.sim.runner import Entry, Measure, Runner
 from bellwether.sim.scenarios import CATALOG, Scenario
@@ -146,11 +147,24 @@ async def start(
     namespace: str = "default",
     measure: Measure | None = None,
     on_entry: Callable[[Entry], None] | None = None,
+    gates: EvaluateGates | None = None,
+    notify: Notify | None = None,
 ) -> Runner:
-    """A world for the spec (shaped by the scenario's GPU pools) with the spec deployed and settled."""
+    """A world for the spec (shaped by the scenario's GPU pools) with the spec deployed and settled.
+    Gates and notifications stay in memory unless `gates` / `notify` reach real webhooks."""
     world = World.for_spec(spec, seed=seed, pools=scenario.pools(spec) if scenario else None)
     extra: dict[str, Any] = {"measure": measure} if measure is not None else {}
-    runner = Runner(world, SimMetricSource(world), spec, name=name, namespace=namespace, on_entry=on_entry, **extra)
+    runner = Runner(
+        world,
+        SimMetricSource(world),
+        spec,
+        name=name,
+        namespace=namespace,
+        on_entry=on_entry,
+        gates=gates,
+        notify=notify,
+        **extra,
+    )
     await settle(runner)
     return runner
 
@@ -255,10 +269,20 @@ async def play(
     namespace: str = "default",
     measure: Measure | None = None,
     on_entry: Callable[[Entry], None] | None = None,
+    gates: EvaluateGates | None = None,
+    notify: Notify | None = None,
 ) -> Outcome:
     """Deploy the spec, let it settle, then roll out its next revision under the scenario."""
     sc = CATALOG[scenario] if isinstance(scenario, str) else scenario
     runner = await start(
-        spec, seed=seed, scenario=sc, name=name, namespace=namespace, measure=measure, on_entry=on_entry
+        spec,
+        seed=seed,
+        scenario=sc,
+        name=name,
+        namespace=namespace,
+        measure=measure,
+        on_entry=on_entry,
+        gates=gates,
+        notify=notify,
     )
     return await roll(runner, next_revision(spec), sc, seed)

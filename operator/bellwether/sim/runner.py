@@ -21,6 +21,7 @@ from bellwether.analysis.source import MetricSource
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, revision_of, template_of
 from bellwether.render.names import fit
 from bellwether.rollout.types import AnalysisRequest, CommandAction, Decision, Observations, RegionObservation
+from bellwether.sim.hooks import MemorySink, RuleGates
 from bellwether.sim.ports import SimHome, SimRegions
 from bellwether.sim.world import World
 
@@ -68,6 +69,8 @@ class Runner:
         min_tick: float = 1.0,
         max_tick: float = 60.0,
         on_entry: Callable[[Entry], None] | None = None,
+        gates: cycle.EvaluateGates | None = None,
+        notify: cycle.Notify | None = None,
     ) -> None:
         self.world, self.source, self.name, self.namespace = world, source, name, namespace
         self.owner = fit(name)  # the bellwether.dev/deployment label value
@@ -76,8 +79,16 @@ class Runner:
         self.on_entry = on_entry
         self.home = SimHome(name, namespace, spec)
         self.memory = cycle.Memory()
+        # In memory unless given the operator's webhooks: what would be sent, where gates would hold.
+        self.sink, self.gates = MemorySink(), RuleGates()
         self.ports = cycle.Ports(
-            self.home, SimRegions(world, self.owner), self._judge, max_requeue=max_tick, rng=random.Random(0)
+            self.home,
+            SimRegions(world, self.owner),
+            self._judge,
+            max_requeue=max_tick,
+            rng=random.Random(0),
+            gates=gates or self.gates,
+            notify=notify or self.sink,
         )
         self.applied_at = 0.0
         self.timeline: list[Entry] = []

@@ -13,6 +13,8 @@ from crdkit import admit, load_crd
 from bellwether.api import SpecError, parse, parse_spec
 
 DELETE = object()
+URL_FROM = {"urlFrom": {"secretKeyRef": {"name": "hooks", "key": "url"}}}
+GATE_POINTS = ["preRollout", "postRollback"]
 
 BASE: dict[str, Any] = {
     "apiVersion": "bellwether.dev/v1alpha1",
@@ -289,6 +291,59 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("typo in a step", {f"{STEPS}[0]": {"setWeigth": 10}}, f"{STEPS}[0].setWeigth", "did you mean setWeight"),
     ("no metadata.name", {"metadata.name": DELETE}, "metadata.name", "is required"),
+    (
+        "gate with url and urlFrom",
+        {"spec.rollout.gates": [{"name": "g", "type": "preRollout", "webhook": {"url": "http://g", **URL_FROM}}]},
+        "spec.rollout.gates[0].webhook",
+        "exactly one of url or urlFrom",
+    ),
+    (
+        "gate of an unknown type",
+        {"spec.rollout.gates": [{"name": "g", "type": "preDeploy", "webhook": {"url": "http://g"}}]},
+        "spec.rollout.gates[0].type",
+        "'preRollout'",
+    ),
+    (
+        "duplicate gate name",
+        {"spec.rollout.gates": [{"name": "g", "type": t, "webhook": {"url": "http://g"}} for t in GATE_POINTS]},
+        "spec.rollout.gates",
+        "gate names must be unique",
+    ),
+    (
+        "gate timeout of 5m",
+        {"spec.rollout.gates": [{"name": "g", "type": "preRollout", "webhook": {"url": "http://g", "timeout": "5m"}}]},
+        "spec.rollout.gates[0].webhook.timeout",
+        "from 100ms to 1m",
+    ),
+    (
+        "gate with a webhook and a job",
+        {
+            "spec.rollout.gates": [
+                {"name": "g", "type": "preRollout", "webhook": {"url": "http://g"}, "job": {"image": "e"}}
+            ]
+        },
+        "spec.rollout.gates[0]",
+        "exactly one of webhook or job",
+    ),
+    (
+        "job gate deadline of 2d",
+        {"spec.rollout.gates": [{"name": "g", "type": "preRollout", "job": {"image": "e", "deadline": "48h"}}]},
+        "spec.rollout.gates[0].job.deadline",
+        "from 10s to 24h",
+    ),
+    ("notification without a url", {"spec.notifications": [{"name": "n"}]}, "spec.notifications[0]", "url or urlFrom"),
+    (
+        "notification of an unknown event",
+        {"spec.notifications": [{"name": "n", "url": "http://n", "events": ["Deployed"]}]},
+        "spec.notifications[0].events[0]",
+        "'RolloutStarted'",
+    ),
+    (
+        "notification url without scheme",
+        {"spec.notifications": [{"name": "n", "url": "hooks.slack.com/x"}]},
+        "spec.notifications[0].url",
+        "http://",
+    ),
     ("kind ModelDeploy", {"kind": "ModelDeploy"}, "kind", "must be ModelDeployment"),
 ]
 
