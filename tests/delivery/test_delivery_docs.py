@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,6 @@ from bellwether.api.reasons import REASONS
 from bellwether.cli.control import ACTIONS, render_status
 from bellwether.cli.main import build_parser, main
 from bellwether.clusters.permissions import RULES
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

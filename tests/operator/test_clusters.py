@@ -9,8 +9,6 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from apiserver import ApiServer
-from conftest import NAMESPACE, kubeconfig_secret, secret
 
 from bellwether.api import parse_spec, revision_of, template_of
 from bellwether.api.spec import ModelDeploymentSpec
@@ -19,6 +17,9 @@ from bellwether.clusters.region import RESYNC_SECONDS, resync_slot
 from bellwether.render import objects_for_region
 from bellwether.render.names import owner_selector
 from bellwether.rollout.types import RegionObservation, RegionPlan, RevisionPlan
+from bellwether.sim.standins.apiserver import ApiServer
+from support.operator_world import kubeconfig_secret, secret
+from support.specs import NAMESPACE
 
 
 def make_spec(router: str = "replicas", version: str = "v1") -> ModelDeploymentSpec:

@@ -1,6 +1,6 @@
 """What a real control plane does with the objects the operator writes, against an API server stand-in:
 the Deployment, ReplicaSet and EndpointSlice controllers, the scheduler (with optional GPU nodes) and
-the kubelets. The garbage collector lives in the stand-in itself (`apiserver.py`).
+the kubelets. The garbage collector lives in the stand-in itself (`apiserver`).
 
 Modelled on the upstream controllers (kubernetes/kubernetes), step for step where it matters here:
 
@@ -36,7 +36,7 @@ Modelled on the upstream controllers (kubernetes/kubernetes), step for step wher
   deletionTimestamp set, ready = serving and not terminating. Selector-less Services are left to whoever
   writes their slices.
 
-Every round (the harness runs one each 0.1 s) each controller takes its objects in the order they last
+Every round (the `Kubelet` runs one each 0.1 s) each controller takes its objects in the order they last
 changed, as its work queue would get them: a ReplicaSet scaled down before another is scaled up loses
 its pod first.
 
@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime
 import functools
 import json
 import math
@@ -58,7 +57,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apiserver import ApiError, ApiServer
+from bellwether.sim.standins.apiserver import ApiError, ApiServer
+from bellwether.sim.standins.clock import epoch, now_text
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -85,16 +85,6 @@ class GpuPool:
 
 
 # -- small helpers ----------------------------------------------------------------------------------------
-
-
-def now_text() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def epoch(text: str | None) -> float | None:
-    if not text:
-        return None
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
 
 
 def int_or_percent(value: Any, total: int, round_up: bool) -> int:
