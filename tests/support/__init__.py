@@ -1,7 +1,7 @@
 """What the tests share, importable from every tier as `support.<module>` (pytest puts tests/ on the
 path: `pythonpath` in pyproject.toml). conftest.py files keep only fixtures.
 
-    specs           the names every tier gives a ModelDeployment, and the revision a spec rolls out
+    specs           the one ModelDeployment builder: spec documents, parsed specs, manifests, revisions
     engine          the engine's stories on `bellwether.sim.engine_world`: their spec and what they read
     operator_world  the operator tests' clusters, Prometheus and operator process, and their ModelDeployment
     invariants      what must hold over an API server stand-in's history (capacity, status)

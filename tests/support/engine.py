@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bellwether.api import ModelDeploymentSpec, parse_spec
+from bellwether.api import ModelDeploymentSpec
 from bellwether.sim.engine_world import World
+from support.specs import spec
 
 
 def make_spec(
@@ -23,33 +24,28 @@ def make_spec(
     warmup_seconds: int = 0,
     metrics: list[str] | None = None,
 ) -> ModelDeploymentSpec:
+    """One metric judged every 30s, no bake time, one model URI for every version; `analysis` fields
+    replace the default analysis's one by one."""
     rollout: dict[str, Any] = {"maxSurge": max_surge, "bakeTime": bake_time, "progressDeadline": progress_deadline}
     if steps is not None:
         rollout["steps"] = steps
     if waves is not None:
         rollout["waves"] = waves
-    traffic: dict[str, Any] = {"router": router}
-    if router == "gatewayAPI":
-        traffic["gatewayAPI"] = {"parentRefs": [{"name": "gw"}]}
-    doc: dict[str, Any] = {
-        "model": {"name": "llama", "version": version, "uri": "s3://models/llama"},
-        "runtime": {
-            "image": "vllm/vllm-openai:v1",
-            "warmupSeconds": warmup_seconds,
-            "resources": {"gpu": {"count": 1}},
-        },
-        "regions": [{"name": n, "replicas": r} for n, r in regions.items()],
-        "traffic": traffic,
-        "rollout": rollout,
-        "analysis": {
-            "prometheus": {"url": "http://prometheus:9090"},
-            "interval": "30s",
-            "failureLimit": 1,
-            "metrics": [{"name": m, "query": "sum(x)", "max": 0.01} for m in metrics or ["error-rate"]],
-        }
-        | (analysis or {}),
+    judged: dict[str, Any] = {
+        "prometheus": {"url": "http://prometheus:9090"},
+        "interval": "30s",
+        "failureLimit": 1,
+        "metrics": [{"name": m, "query": "sum(x)", "max": 0.01} for m in metrics or ["error-rate"]],
     }
-    return parse_spec(doc)
+    return spec(
+        regions,
+        version=version,
+        uri="s3://models/llama",
+        runtime={"image": "vllm/vllm-openai:v1", "warmupSeconds": warmup_seconds},
+        router=router,
+        rollout=rollout,
+        analysis=judged | (analysis or {}),
+    )
 
 
 def deployed(world: World) -> World:

@@ -13,7 +13,7 @@ from bellwether.sim.standins.apiserver import ApiServer
 from bellwether.sim.standins.kubelet import Kubelet
 from bellwether.sim.standins.process import OperatorProcess
 from bellwether.sim.standins.prometheus import PrometheusStandIn
-from support.specs import GPU_PRODUCT, NAME, NAMESPACE
+from support.specs import GPU_PRODUCT, NAME, NAMESPACE, manifest, spec_doc
 
 
 def secret(name: str, data: dict[str, str], namespace: str = NAMESPACE) -> dict[str, Any]:
@@ -30,50 +30,35 @@ def kubeconfig_secret(server: ApiServer, name: str = "eu-west-kubeconfig") -> di
 
 
 def model_deployment(prometheus: str, version: str = "v1", **overrides: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "model": {"name": "llama", "version": version, "uri": f"s3://models/llama/{version}"},
-        "runtime": {
-            "image": "vllm/vllm-openai:v0.11.0",
-            "resources": {"gpu": {"count": 2, "product": GPU_PRODUCT}, "cpu": "4", "memory": "16Gi"},
-            "warmupSeconds": 0,
-        },
-        "regions": [
-            {"name": "us-east", "replicas": 2},
+    """Two pods of two GPUs in each region, one wave, a canary at 50% judged by its error rate every
+    second; `overrides` replace whole top-level fields of the spec (`rollout=...`)."""
+    runtime = {
+        "resources": {"gpu": {"count": 2, "product": GPU_PRODUCT}, "cpu": "4", "memory": "16Gi"},
+        "warmupSeconds": 0,
+    }
+    rollout = {
+        "maxSurge": "25%",
+        "waves": [["us-east", "eu-west"]],
+        "steps": [{"setWeight": 50}, {"analysis": {"duration": "10m"}}],
+        "bakeTime": "1s",
+        "progressDeadline": "10m",
+    }
+    analysis = {
+        "prometheus": {"url": prometheus, "timeout": "2s"},
+        "interval": "1s",
+        "failureLimit": 0,
+        "inconclusiveLimit": 100,
+        "metrics": [
             {
-                "name": "eu-west",
-                "replicas": 2,
-                "cluster": {"kubeconfigSecret": {"name": "eu-west-kubeconfig", "key": "kubeconfig"}},
-            },
+                "name": "error-rate",
+                "query": 'sum(rate(http_requests_total{namespace="{{namespace}}",region="{{region}}",'
+                'revision="{{revision}}",code=~"5.."}[{{interval}}]))',
+                "max": 0.05,
+            }
         ],
-        "rollout": {
-            "maxSurge": "25%",
-            "waves": [["us-east", "eu-west"]],
-            "steps": [{"setWeight": 50}, {"analysis": {"duration": "10m"}}],
-            "bakeTime": "1s",
-            "progressDeadline": "10m",
-        },
-        "analysis": {
-            "prometheus": {"url": prometheus, "timeout": "2s"},
-            "interval": "1s",
-            "failureLimit": 0,
-            "inconclusiveLimit": 100,
-            "metrics": [
-                {
-                    "name": "error-rate",
-                    "query": 'sum(rate(http_requests_total{namespace="{{namespace}}",region="{{region}}",'
-                    'revision="{{revision}}",code=~"5.."}[{{interval}}]))',
-                    "max": 0.05,
-                }
-            ],
-        },
     }
-    spec.update(overrides)
-    return {
-        "apiVersion": "bellwether.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": NAME, "namespace": NAMESPACE},
-        "spec": spec,
-    }
+    fields = {"rollout": rollout, "analysis": analysis} | overrides
+    return manifest(spec_doc(version=version, runtime=runtime, **fields))
 
 
 @dataclass
