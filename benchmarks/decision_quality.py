@@ -37,7 +37,7 @@ from bellwether.analysis.measure import measure, measure_per_interval
 from bellwether.api import ModelDeploymentSpec
 from bellwether.cli.simulate import load
 from bellwether.sim.fleet import Profile
-from bellwether.sim.play import Outcome, play, step_floor
+from bellwether.sim.play import Outcome, least_time, play, step_floor
 from bellwether.sim.runner import Measure
 from bellwether.sim.scenarios import CATALOG, Scenario
 from bellwether.sim.threshold import MARGINS, bounds_for, fixed_threshold
@@ -127,15 +127,17 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 6) if whole else None
 
 
-def figures(tallies: dict[tuple[str, str], Tally], scenarios: Sequence[Scenario], floor: float) -> dict[str, Any]:
+def figures(
+    tallies: dict[tuple[str, str], Tally], scenarios: Sequence[Scenario], floor: float, steps_alone: float
+) -> dict[str, Any]:
     """The JSON object: per policy the overall figures, per scenario and policy the outcomes."""
     out: dict[str, Any] = {"policies": {}, "scenarios": []}
     for policy in POLICIES:
         good = [r for s in scenarios if healthy(s) for r in tallies[(s.name, policy)].runs]
         bad = [r for s in scenarios if s.regressed for r in tallies[(s.name, policy)].runs]
         detections = [r.detection for r in bad if r.detection is not None]
-        promotions = [
-            r.promotion / floor
+        took = [
+            r.promotion
             for s in scenarios
             if healthy(s) and not s.quiet
             for r in tallies[(s.name, policy)].runs
@@ -146,7 +148,8 @@ def figures(tallies: dict[tuple[str, str], Tally], scenarios: Sequence[Scenario]
             "missed_rate": _rate(sum(r.result != "rolled-back" for r in bad), len(bad)),
             "detection_intervals_median": _quantile(detections, 0.5),
             "detection_intervals_p95": _quantile(detections, 0.95),
-            "promotion_over_floor": _quantile(promotions, 0.5),
+            "promotion_over_floor": _quantile([t / floor for t in took], 0.5),
+            "promotion_over_steps_alone": _quantile([t / steps_alone for t in took], 0.5),
             "false_alarm_per_measurement": _rate(sum(r.failed for r in good), sum(r.measurements for r in good)),
             "false_alarm_per_series": _rate(sum(r.series_failed for r in good), sum(r.series for r in good)),
         }
@@ -171,7 +174,10 @@ def _fmt(x: float | None, spec: str = ".1f", unit: str = "") -> str:
 def table(
     doc: dict[str, Any], scenarios: Sequence[Scenario], seeds: int, floor: float, limit: int | None
 ) -> Iterable[str]:
-    yield f"Decision quality over {seeds} seeds per scenario and policy; steps alone take {floor:.0f}s per rollout"
+    yield (
+        f"Decision quality over {seeds} seeds per scenario and policy; the steps' floor (timed steps, model loads "
+        f"and warm-ups, see `sim.play.least_time`) is {floor:.0f}s per rollout"
+    )
     yield (
         f"fixed-threshold: bound = healthy level x {MARGINS['e2e_p99']} (latency), x {MARGINS['error_rate']} "
         "(errors); mann-whitney and fixed-threshold with the spec's failureLimit"
@@ -199,6 +205,7 @@ def table(
         ("detection, intervals, median", "detection_intervals_median", ".1f"),
         ("detection, intervals, p95", "detection_intervals_p95", ".1f"),
         ("healthy promotion / steps' floor, median", "promotion_over_floor", ".2f"),
+        ("healthy promotion / timed steps alone, median", "promotion_over_steps_alone", ".2f"),
         ("false alarms per measurement (healthy)", "false_alarm_per_measurement", ".3%"),
         ("series with a false alarm (healthy)", "false_alarm_per_series", ".2%"),
     )
@@ -242,7 +249,7 @@ def _goals(doc: dict[str, Any], scenarios: Sequence[Scenario], by: dict[tuple[st
 
 def run(path: str, scenarios: Sequence[Scenario], seeds: int, jobs: int, as_json: bool, limit: int | None) -> int:
     spec = load(path).spec
-    floor = step_floor(spec)
+    floor, steps_alone = least_time(spec), step_floor(spec)
     work = [(path, s.name, p, seed, limit) for s in scenarios for p in POLICIES for seed in range(seeds)]
     began = time.monotonic()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -250,7 +257,7 @@ def run(path: str, scenarios: Sequence[Scenario], seeds: int, jobs: int, as_json
     tallies: dict[tuple[str, str], Tally] = {}
     for (_, name, policy, _, _), r in zip(work, runs, strict=True):
         tallies.setdefault((name, policy), Tally()).runs.append(r)
-    doc = figures(tallies, scenarios, floor)
+    doc = figures(tallies, scenarios, floor, steps_alone)
     for line in table(doc, scenarios, seeds, floor, limit):
         print(line)
     print(f"\n{len(work)} simulated rollouts in {time.monotonic() - began:.0f}s of wall time ({jobs} processes)")

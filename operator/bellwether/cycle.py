@@ -1,11 +1,12 @@
 """One rollout cycle for one ModelDeployment, the same for every driver.
 
-observe every region -> ask the engine what to measure -> measure -> decide -> write status (guarded)
--> apply each region's plan -> consume the command -> when to come back.
+observe every region -> ask the engine what to measure and which gates to ask -> measure and ask them
+-> decide -> write status (guarded) -> apply each region's plan -> consume the command -> hand the
+notifications over (never waiting for their delivery) -> when to come back.
 
 The kopf daemon (`handlers/`), the simulator (`sim/`: `demo`, `simulate`, the benchmarks) and the
 in-process tests all call `run`, each with its own ports: a home cluster holding the object, regions
-to observe and apply to, and a judge. No kopf, no client, no HTTP here: the ports are the I/O.
+to observe and apply to, a judge, gates and a notifier. No kopf, no client, no HTTP here: the ports are the I/O.
 
 Decide, record, then act. The status write carries the version of the object the cycle read; if
 anything changed it meanwhile (the user's spec, a command, another operator replica), the port raises
@@ -31,13 +32,24 @@ from pydantic import ValidationError
 
 from bellwether import rollout
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, parse_spec
+from bellwether.api.reasons import Reason
 from bellwether.api.spec import Region
+from bellwether.api.templates import TemplateProblem, referenced, resolve
 from bellwether.render import objects_for_region
 from bellwether.render.routers import router_of
 from bellwether.render.serving import Seen, serving_changes
 from bellwether.rollout.commands import read_command
 from bellwether.rollout.conditions import invalid_spec, with_errors
-from bellwether.rollout.types import AnalysisRequest, Decision, Event, Observations, RegionPlan
+from bellwether.rollout.notices import Notice, notices
+from bellwether.rollout.types import (
+    AnalysisRequest,
+    Decision,
+    Event,
+    GateRequest,
+    GateResult,
+    Observations,
+    RegionPlan,
+)
 
 log = logging.getLogger("bellwether")
 
@@ -67,6 +79,11 @@ class Home(Protocol):
 
     async def consume_command(self, namespace: str, name: str) -> None: ...
 
+    async def read_template(self, name: str) -> dict[str, Any] | None:
+        """A ClusterAnalysisTemplate as stored, None when none has that name; TemplateProblem when it
+        cannot be read."""
+        ...
+
 
 class Regions(Protocol):
     """The clusters the regions run in. `observe` never raises: a region it cannot see comes back
@@ -89,6 +106,21 @@ class Regions(Protocol):
 Measure = Callable[
     [ModelDeploymentSpec, str, str, Sequence[AnalysisRequest], datetime], Awaitable[tuple[Measurement, ...]]
 ]
+# (spec, name, namespace, requests, now) -> each gate's answer; bounded by the gates' timeouts
+EvaluateGates = Callable[
+    [ModelDeploymentSpec, str, str, Sequence[GateRequest], datetime], Awaitable[tuple[GateResult, ...]]
+]
+
+
+class Notify(Protocol):
+    """Hands notifications over for delivery without waiting for it (a bounded background queue), and
+    returns what went wrong since the last call (an unreadable Secret, a receiver that kept failing),
+    in words without secrets: the cycle reports those as Events. `spec` is None when it is invalid
+    (only installation-wide receivers are told then)."""
+
+    async def __call__(
+        self, namespace: str, name: str, spec: ModelDeploymentSpec | None, notices: Sequence[Notice]
+    ) -> Sequence[str]: ...
 
 
 @dataclass
@@ -98,6 +130,8 @@ class Ports:
     measure: Measure
     max_requeue: float = 30.0
     rng: random.Random = field(default_factory=random.Random)
+    gates: EvaluateGates | None = None  # None: a driver that calls no webhooks (every gate answers so)
+    notify: Notify | None = None  # None: notifications are not sent
 
 
 @dataclass
@@ -156,13 +190,15 @@ async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: dat
     generation = int(obj["metadata"].get("generation", 1))
     old = _status(obj)
     try:
-        spec = memory.parse(namespace, name, obj.get("spec") or {})
+        spec = await _resolved(ports.home, memory.parse(namespace, name, obj.get("spec") or {}))
     except SpecError as e:
-        invalid = invalid_spec(old, e.problems, generation, iso(now))
+        reason: Reason = "InvalidAnalysisTemplate" if isinstance(e, TemplateProblem) else "InvalidSpec"
+        invalid = invalid_spec(old, e.problems, generation, iso(now), reason)
         patched = await ports.home.write_status(obj, invalid)
-        event = Event("Warning", "InvalidSpec", "; ".join(e.problems))
+        events: tuple[Event, ...] = (Event("Warning", reason, "; ".join(e.problems)),) if patched else ()
+        events += await _notify(ports, namespace, name, None, events, invalid, now)
         return Outcome(
-            events=(event,) if patched else (),
+            events=events,
             requeue_after=ports.max_requeue,
             status_patched=patched,
             previous=old,
@@ -191,8 +227,9 @@ async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: dat
     if command is not None and new.progress.last_command == command.id:
         await ports.home.consume_command(namespace, name)  # consumed: never applied twice
     changed = failed.keys() != reported.keys() - unseen.keys()  # status must learn of new or fixed failures
+    told = await _notify(ports, namespace, name, spec, decision.events, new, now)
     return Outcome(
-        events=decision.events,
+        events=decision.events + told,
         requeue_after=pace(decision.requeue_after, ports.max_requeue, changed, ports.rng),
         status_patched=patched,
         errors={**unseen, **failed},
@@ -201,6 +238,40 @@ async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: dat
         observations=obs,
         decision=decision,
     )
+
+
+async def _notify(
+    ports: Ports,
+    namespace: str,
+    name: str,
+    spec: ModelDeploymentSpec | None,
+    events: Sequence[Event],
+    status: ModelDeploymentStatus,
+    now: datetime,
+) -> tuple[Event, ...]:
+    """Hand the notifications of this cycle's Events to the port (it never waits for delivery); what
+    went wrong with earlier ones comes back as Warning Events."""
+    if ports.notify is None:
+        return ()
+    problems = await ports.notify(namespace, name, spec, notices(namespace, name, events, status, iso(now)))
+    return tuple(Event("Warning", "NotificationFailed", p) for p in problems)
+
+
+async def _no_gates(
+    spec: ModelDeploymentSpec, name: str, namespace: str, requests: Sequence[GateRequest], now: datetime
+) -> tuple[GateResult, ...]:
+    why = "this driver calls no webhooks"
+    return tuple(GateResult(r.gate, r.revision, r.wave, "failed", why) for r in requests)
+
+
+async def _resolved(home: Home, spec: ModelDeploymentSpec) -> ModelDeploymentSpec:
+    """The spec with the metrics of the ClusterAnalysisTemplates it names, read afresh every cycle: a
+    template edited is measured from the next cycle on (it is not part of the revision)."""
+    names = referenced(spec)
+    if not names:
+        return spec
+    found = await asyncio.gather(*(home.read_template(n) for n in names))
+    return resolve(spec, dict(zip(names, found, strict=True)))
 
 
 def _status(obj: Mapping[str, Any]) -> ModelDeploymentStatus:
@@ -268,12 +339,21 @@ async def _decide(
     cannot run) still ends in a decision, so status says so and progressDeadline keeps counting."""
     try:
         requests = rollout.analysis_due(spec, old, now)
-        measurements = await ports.measure(spec, name, namespace, requests, now) if requests else ()
-        obs = replace(obs, measurements=measurements)
+        asked = rollout.gates_due(spec, old, now)
+        gates = ports.gates or _no_gates
+        measurements, answers = await asyncio.gather(
+            ports.measure(spec, name, namespace, requests, now) if requests else _nothing(),
+            gates(spec, name, namespace, asked, now) if asked else _nothing(),
+        )
+        obs = replace(obs, measurements=measurements, gates=answers)
         return rollout.decide(spec, old, obs, now), obs
     except Exception as e:  # the last line of defence: never a cycle that fails silently, over and over
         log.exception("the rollout cycle of %s/%s failed", namespace, name)
         return rollout.after_failure(spec, old, obs, now, _failure(e)), obs
+
+
+async def _nothing() -> tuple[Any, ...]:
+    return ()
 
 
 def _failure(error: Exception) -> str:

@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from bellwether.sim.standins.apiserver import CORE, ApiServer, Resource
-from support.chartkit import CHART, FULLNAME, RELEASE, RELEASE_NAMESPACE, Helm, Install, crd_from_crds_directory
+from support.chartkit import CHART, FULLNAME, RELEASE, RELEASE_NAMESPACE, ROOT, Helm, Install, crd_from_crds_directory
 
 CRD_NAME = "modeldeployments.bellwether.dev"
+TEMPLATE_CRD_NAME = "clusteranalysistemplates.bellwether.dev"  # decided on its own: absent here, so installed
 RBAC = "rbac.authorization.k8s.io"
 # What the chart installs, beyond the stand-in's core kinds.
 KINDS = [
@@ -81,7 +82,7 @@ def remembered(done: Install) -> str:
 
 def crds_in(done: Install) -> list[str]:
     assert done.returncode == 0, done.stderr
-    return [o["metadata"]["name"] for o in done.of_kind("CustomResourceDefinition")]
+    return sorted(o["metadata"]["name"] for o in done.of_kind("CustomResourceDefinition"))
 
 
 @pytest.mark.parametrize("values", [{}, NAMESPACED], ids=["cluster-wide", "namespaced"])
@@ -89,9 +90,9 @@ async def test_a_first_install_installs_the_crd_and_keeps_it(
     cluster: Cluster, helm: Helm, helm_tmp: Path, values: dict[str, Any]
 ) -> None:
     done = await cluster.install(helm, values, helm_tmp)
-    assert crds_in(done) == [CRD_NAME]
-    (crd,) = done.of_kind("CustomResourceDefinition")
-    assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert crds_in(done) == [TEMPLATE_CRD_NAME, CRD_NAME]
+    for crd in done.of_kind("CustomResourceDefinition"):
+        assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
     assert "Uninstalling keeps the CRD" in done.notes
     assert "already existed" not in done.notes
     assert remembered(done) == "true"  # so its upgrades keep the CRD in the release
@@ -106,7 +107,7 @@ async def test_an_install_after_the_crd_was_applied_with_kubectl_leaves_it_alone
 
     # Then the install goes through, without the CRD, and the NOTES say who keeps it up to date
     done = await cluster.install(helm, values, helm_tmp)
-    assert crds_in(done) == []
+    assert crds_in(done) == [TEMPLATE_CRD_NAME]
     assert done.of_kind("Deployment"), "the operator itself is installed"
     assert "already existed, managed outside Helm" in done.notes
     assert "kubectl apply --server-side -f crds/modeldeployments.bellwether.dev.yaml" in done.notes
@@ -120,7 +121,7 @@ async def test_a_crd_of_another_release_is_left_to_it(cluster: Cluster, helm: He
     # Given a second installation next to one that installed the CRD (docs/operations.md suggests several)
     await cluster.apply_crd(**owned_by("bw-prod", "bellwether-prod"))
     done = await cluster.install(helm, NAMESPACED, helm_tmp)
-    assert crds_in(done) == []
+    assert crds_in(done) == [TEMPLATE_CRD_NAME]
     assert "managed by the Helm release bw-prod in namespace bellwether-prod" in done.notes
 
 
@@ -128,7 +129,7 @@ async def test_a_crd_handed_to_this_release_is_upgraded_by_it(cluster: Cluster, 
     # Given the CRD annotated and labelled as the README's hand-over says
     await cluster.apply_crd(**owned_by(RELEASE, RELEASE_NAMESPACE))
     done = await cluster.install(helm, {}, helm_tmp)
-    assert crds_in(done) == [CRD_NAME]
+    assert crds_in(done) == [TEMPLATE_CRD_NAME, CRD_NAME]
     assert "already existed" not in done.notes
 
 
@@ -185,3 +186,19 @@ async def test_a_crd_in_the_release_stays_in_it_whatever_became_of_its_metadata(
     done = await cluster.install(helm, {}, helm_tmp)
     assert f'CustomResourceDefinition "{CRD_NAME}"' in done.stderr and "invalid ownership metadata" in done.stderr
     assert f'Deployment "{FULLNAME}"' not in done.stderr  # the remembered owner itself is the release's
+
+
+async def test_a_template_crd_applied_with_kubectl_is_left_alone_and_the_other_installed(
+    cluster: Cluster, helm: Helm, helm_tmp: Path
+) -> None:
+    """Each CRD is decided on its own: `kubectl apply -f crds/clusteranalysistemplates...` before the
+    install does not stop the release from installing the ModelDeployment CRD, nor the install."""
+    template_crd = yaml.safe_load((ROOT / "crds" / f"{TEMPLATE_CRD_NAME}.yaml").read_text())
+    await cluster.server.put("customresourcedefinitions", template_crd)
+    done = await cluster.install(helm, {}, helm_tmp)
+    assert crds_in(done) == [CRD_NAME]
+    assert "The ClusterAnalysisTemplate CRD already existed, managed outside Helm" in done.notes
+    assert "kubectl apply --server-side -f crds/clusteranalysistemplates.bellwether.dev.yaml" in done.notes
+    (deployment,) = done.of_kind("Deployment")
+    assert deployment["metadata"]["annotations"]["bellwether.dev/template-crd-managed"] == "false"
+    assert remembered(done) == "true"

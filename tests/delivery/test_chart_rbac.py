@@ -19,7 +19,7 @@ from support.chartkit import CHART, RELEASE_NAMESPACE, VALUES, Helm, Rendered, r
 
 Grant = tuple[str, str, str, str]
 ALL = "*"
-CLUSTER_SCOPED = {"namespaces", "customresourcedefinitions", "clusterkopfpeerings"}
+CLUSTER_SCOPED = {"namespaces", "customresourcedefinitions", "clusterkopfpeerings", "clusteranalysistemplates"}
 
 
 def rule_triples(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
@@ -93,7 +93,8 @@ def test_rbac_grants_exactly_what_the_mode_needs(rendered: dict[str, Rendered], 
 
 def test_namespaced_mode_grants_nothing_namespaced_cluster_wide(rendered: dict[str, Rendered]) -> None:
     cluster_wide = {res for where, _, res, _ in grants(rendered["namespaced-ha"]) if where == ALL}
-    assert cluster_wide == {"namespaces", "customresourcedefinitions"}  # read-only, for kopf
+    # read-only: for kopf, and the ClusterAnalysisTemplates (cluster-scoped) a ModelDeployment names
+    assert cluster_wide == {"namespaces", "customresourcedefinitions", "clusteranalysistemplates"}
     assert ("ml", "", "secrets", "get") in grants(rendered["namespaced-ha"])
 
 
@@ -138,8 +139,8 @@ def test_the_readme_lists_every_permission_and_why() -> None:
 
 
 def test_a_resource_of_unknown_scope_stops_the_generator() -> None:
-    rules = [*RULES, {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["create"], "why": "x"}]
-    with pytest.raises(ValueError, match="jobs"):
+    rules = [*RULES, {"apiGroups": ["batch"], "resources": ["cronjobs"], "verbs": ["create"], "why": "x"}]
+    with pytest.raises(ValueError, match="cronjobs"):
         chart.split_rules(rules)
 
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from bellwether.cli.main import build_parser
+from bellwether.cli.run import installation_receivers
 from support.chartkit import CHART, FULLNAME, RELEASE_NAMESPACE, ROOT, VALUES, Helm, Rendered, crd_from_crds_directory
 
 K8S_VERSION = kubernetes_validate.latest_version()
@@ -60,7 +61,7 @@ def without_chart_metadata(crd: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_crd(r: Rendered) -> dict[str, Any] | None:
-    found = [c for c in r.of_kind("CustomResourceDefinition") if c["spec"]["group"] == "bellwether.dev"]
+    found = [c for c in r.of_kind("CustomResourceDefinition") if c["spec"]["names"]["kind"] == "ModelDeployment"]
     assert len(found) <= 1
     return found[0] if found else None
 
@@ -254,3 +255,22 @@ def test_notes_tell_the_user_what_to_do_next(helm: Helm, helm_tmp: Path) -> None
     assert "bellwether status" in notes
     assert "metrics.serviceMonitor.enabled=true" in notes
     assert (ROOT / "examples" / "vllm-single-region.yaml").is_file()  # the example the notes name exists
+
+
+@pytest.mark.parametrize("name", VALUES)
+def test_installation_wide_notifications_reach_the_operator_as_a_receiver(
+    rendered: dict[str, Rendered], name: str
+) -> None:
+    r = rendered[name]
+    receivers = installation_receivers(run_args(r))
+    wanted = r.values.get("notifications", {})
+    if not wanted.get("enabled"):
+        assert receivers == ()
+        return
+    (receiver,) = receivers
+    n = receiver.notification
+    assert receiver.namespace == RELEASE_NAMESPACE and receiver.installation
+    assert n.url_from is not None and n.url_from.secret_key_ref.name == wanted["secretName"]
+    assert n.url_from.secret_key_ref.key == "url"
+    assert n.authorization_from is not None and n.authorization_from.secret_key_ref.key == wanted["authorizationKey"]
+    assert (n.format, n.events) == (wanted["format"], wanted["events"])

@@ -41,6 +41,13 @@ FREE_FORM = {"annotations", "labels", "podAnnotations", "podLabels", "nodeSelect
         ({"healthPort": 8080}, "metrics.port and healthPort must differ (both are 8080)"),
         ({"podDisruptionBudget": {"enabled": True}}, "podDisruptionBudget.enabled needs replicas >= 2"),
         ({"serviceAccount": {"create": False}}, "serviceAccount.name is required when serviceAccount.create is false"),
+        ({"notifications": {"enabled": True}}, "notifications.secretName is required when notifications.enabled"),
+        ({"notifications": {"format": "teams"}}, "at '/notifications/format': value must be one of 'json', 'slack'"),
+        ({"notifications": {"events": ["Deployed"]}}, "at '/notifications/events/0': value must be one of"),
+        (
+            {"notifications": {"enabled": True, "secretName": "hooks"}, "watchNamespaces": ["ml"]},
+            "must be one of watchNamespaces: in namespaced mode the operator reads Secrets only there",
+        ),
     ],
 )
 def test_helm_template_refuses_a_wrong_value_and_says_which(

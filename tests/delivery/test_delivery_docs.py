@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
@@ -15,6 +17,8 @@ from bellwether.api.reasons import REASONS
 from bellwether.cli.control import ACTIONS, render_status
 from bellwether.cli.main import build_parser, main
 from bellwether.clusters.permissions import RULES
+from bellwether.rollout.notices import NOTIFICATION_SCHEMA, document, notices, slack
+from bellwether.rollout.types import Event
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -178,11 +182,13 @@ def test_kubectl_plugin_doc_covers_every_command_and_flag() -> None:
 
 # Multi-region
 
-# What only the home cluster needs: the ModelDeployment itself, Secrets, Events (posted on the
-# ModelDeployment) and what kopf uses. Everything else the operator does in a remote region too.
+# What only the home cluster needs: the ModelDeployment itself and the ClusterAnalysisTemplates it
+# names, Secrets, Events (posted on the ModelDeployment) and what kopf uses. Everything else the
+# operator does in a remote region too.
 HOME_ONLY = {
     "modeldeployments",
     "modeldeployments/status",
+    "clusteranalysistemplates",
     "secrets",
     "events",
     "customresourcedefinitions",
@@ -213,6 +219,22 @@ def test_multi_region_doc_grants_the_remote_identity_exactly_what_the_operator_u
     }
     assert granted == used
     assert {r for rule in RULES for r in rule["resources"]} >= HOME_ONLY  # every exclusion names a rule that exists
+
+
+# Notifications
+
+
+def test_the_notification_schema_in_the_docs_is_the_one_documents_are_checked_against() -> None:
+    blocks = [json.loads(b) for b in code_blocks((DOCS / "notifications.md").read_text(), "json")]
+    assert NOTIFICATION_SCHEMA in blocks
+    example = next(b for b in blocks if b.get("kind") == "Notification")
+    jsonschema.validate(example, NOTIFICATION_SCHEMA)
+    status = ModelDeploymentStatus(stable_revision="7c9f2a1b3e")
+    (notice,) = notices(
+        "ml", "llama-chat", [Event("Warning", "RolledBack", "rolled back")], status, "2026-12-02T10:15:00Z"
+    )
+    assert set(document(notice)) == set(example)  # the example shows every field a document has
+    assert set(slack(notice)) == {"text"}
 
 
 # Links

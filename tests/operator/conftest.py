@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from bellwether.api.crd import crd
-from bellwether.sim.standins.apiserver import CORE, HTTPROUTES, MODEL_DEPLOYMENTS, ApiServer
+from bellwether.sim.standins.apiserver import (
+    CLUSTER_ANALYSIS_TEMPLATES,
+    CORE,
+    HPAS,
+    HTTPROUTES,
+    MODEL_DEPLOYMENTS,
+    ApiServer,
+)
 from bellwether.sim.standins.kubelet import Kubelet
 from bellwether.sim.standins.process import OperatorProcess
 from bellwether.sim.standins.prometheus import PrometheusStandIn, labels_in
@@ -19,7 +26,7 @@ from support.specs import NAMESPACE
 
 @pytest.fixture
 async def home() -> AsyncIterator[ApiServer]:
-    server = ApiServer("home", resources=[*CORE, MODEL_DEPLOYMENTS, HTTPROUTES])
+    server = ApiServer("home", resources=[*CORE, MODEL_DEPLOYMENTS, CLUSTER_ANALYSIS_TEMPLATES, HTTPROUTES, HPAS])
     await server.start()
     yield server
     await server.stop()

@@ -62,3 +62,23 @@ def test_the_status_table_shows_regions_the_latest_measurements_and_conditions()
 def test_a_new_object_without_status_still_renders() -> None:
     text = render_status({"metadata": {"name": "chat", "namespace": "ml"}})
     assert "phase: Pending" in text and "stable: -" in text
+
+
+def test_the_status_table_shows_each_gates_last_answer() -> None:
+    gate = {
+        "name": "change-freeze",
+        "type": "preRollout",
+        "revision": "5d1e88f0",
+        "phase": "Held",
+        "attempts": 3,
+        "code": 503,
+        "message": "HTTP 503: change freeze until 18:00 UTC",
+    }
+    text = render_status(
+        {"metadata": {"name": "chat", "namespace": "ml"}, "status": {"phase": "Paused", "gates": [gate]}}
+    )
+    section = text.split("GATES\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert section[0].split() == ["NAME", "TYPE", "REVISION", "PHASE", "ATTEMPTS", "LAST", "ANSWER"]
+    assert section[1].split()[:5] == ["change-freeze", "preRollout", "5d1e88f0", "Held", "3"]
+    assert section[1].endswith("HTTP 503: change freeze until 18:00 UTC")
+    assert "GATES" not in render_status({"metadata": {"name": "chat", "namespace": "ml"}})

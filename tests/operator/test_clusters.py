@@ -89,6 +89,30 @@ async def test_apply_is_server_side_idempotent_and_prunes_revisions_not_in_the_p
     assert len(home.list("services", NAMESPACE, "bellwether.dev/deployment=chat")) == 2  # stable's + serving
 
 
+async def test_disruption_budgets_tighten_for_a_rollout_loosen_after_it_and_go_with_their_revision(
+    home: ApiServer, clusters: Clusters
+) -> None:
+    v1, v2 = make_spec(version="v1"), make_spec(version="v2")
+    client = await clusters.home()
+    kwargs = {"name": "chat", "region": "us-east", "namespace": NAMESPACE, "router": "replicas"}
+
+    def budgets() -> dict[str, object]:
+        found = home.list("poddisruptionbudgets", NAMESPACE, "bellwether.dev/deployment=chat")
+        return {o["metadata"]["labels"]["bellwether.dev/revision"]: o["spec"]["maxUnavailable"] for o in found}
+
+    rolling = plan_for("us-east", (v1, "stable", 2, 50), (v2, "canary", 1, 50))
+    await apply_region(client, objects_for_region("chat", NAMESPACE, v1, rolling), **kwargs)  # type: ignore[arg-type]
+    assert budgets() == {revision_of(template_of(v1)): 0, revision_of(template_of(v2)): 0}
+
+    promoted = plan_for("us-east", (v2, "stable", 2, 100))
+    await apply_region(client, objects_for_region("chat", NAMESPACE, v2, promoted), **kwargs)  # type: ignore[arg-type]
+    assert budgets() == {revision_of(template_of(v2)): 1}
+
+    unbudgeted = v2.model_copy(update={"disruption": v2.disruption.model_copy(update={"budget": False})})
+    await apply_region(client, objects_for_region("chat", NAMESPACE, unbudgeted, promoted), **kwargs)  # type: ignore[arg-type]
+    assert budgets() == {}
+
+
 def test_objects_applied_together_are_re_applied_at_spread_times_once_per_resync_period() -> None:
     # 1,000 regions' objects all applied at t=0 (an operator start): when does each come due again?
     selectors = [owner_selector(f"md-{i}", r) for i in range(500) for r in ("a", "b")]

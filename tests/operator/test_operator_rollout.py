@@ -83,8 +83,11 @@ async def test_a_rollout_reaches_both_clusters_and_a_failing_analysis_rolls_back
     # Then it is rolled back in both clusters, and status and Events say why
     status = await eventually(lambda: world.status().get("phase") == "RolledBack" and world.status(), what="RolledBack")
     for server in (world.home, world.remote):
-        await eventually(lambda s=server: r2 not in world.deployments(s), what=f"canary removed from {server.name}")
-        assert world.deployments(server)[r1]["spec"]["replicas"] == 2
+        # One apply deletes the canary, then grows stable back (staged writes): watch for both, not one then the other.
+        await eventually(
+            lambda s=server: r2 not in world.deployments(s) and world.deployments(s)[r1]["spec"]["replicas"] == 2,
+            what=f"canary removed from {server.name} and stable back at 2 replicas",
+        )
     degraded = next(c for c in status["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True"
     assert "error-rate" in degraded["message"] and "eu-west" in degraded["message"]
@@ -114,6 +117,7 @@ async def test_a_rollout_reaches_both_clusters_and_a_failing_analysis_rolls_back
     await eventually(lambda: world.md() is None, what="ModelDeployment gone")
     assert world.remote.list("deployments", NAMESPACE) == []
     assert world.remote.list("services", NAMESPACE) == []
+    assert world.remote.list("poddisruptionbudgets", NAMESPACE) == []
     assert world.home.list("deployments", NAMESPACE) == []
 
 

@@ -54,6 +54,13 @@ VALUES: dict[str, dict[str, Any]] = {
         "nodeSelector": {"kubernetes.io/os": "linux"},
         "podLabels": {"team": "ml-platform"},
         "priorityClassName": "system-cluster-critical",
+        "notifications": {
+            "enabled": True,
+            "secretName": "bellwether-notifications",
+            "authorizationKey": "token",
+            "format": "slack",
+            "events": ["RolledBack", "Failed"],
+        },
     },
 }
 

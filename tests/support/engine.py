@@ -23,6 +23,7 @@ def make_spec(
     router: str = "replicas",
     warmup_seconds: int = 0,
     metrics: list[str] | None = None,
+    gates: list[dict[str, Any]] | None = None,
 ) -> ModelDeploymentSpec:
     """One metric judged every 30s, no bake time, one model URI for every version; `analysis` fields
     replace the default analysis's one by one."""
@@ -31,6 +32,8 @@ def make_spec(
         rollout["steps"] = steps
     if waves is not None:
         rollout["waves"] = waves
+    if gates is not None:
+        rollout["gates"] = gates
     judged: dict[str, Any] = {
         "prometheus": {"url": "http://prometheus:9090"},
         "interval": "30s",

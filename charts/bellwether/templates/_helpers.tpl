@@ -62,6 +62,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.podDisruptionBudget.enabled (lt (int .Values.replicas) 2) }}
 {{- fail "podDisruptionBudget.enabled needs replicas >= 2: with one replica it either blocks node drains or protects nothing" }}
 {{- end }}
+{{- with .Values.notifications }}
+{{- if and .enabled (not .secretName) }}
+{{- fail "notifications.secretName is required when notifications.enabled is true: the Secret holding the receiver's URL" }}
+{{- end }}
+{{- $ns := .secretNamespace | default $.Release.Namespace }}
+{{- if and .enabled $.Values.watchNamespaces (not (has $ns $.Values.watchNamespaces)) }}
+{{- fail (printf "notifications.secretNamespace %s must be one of watchNamespaces: in namespaced mode the operator reads Secrets only there" $ns) }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{- /*
@@ -72,7 +81,14 @@ talks to the cluster (`helm install|upgrade`, `--dry-run=server`); `helm templat
 `--dry-run=client` see no CRD, so they always render it.
 */}}
 {{- define "bellwether.crd.foreignOwner" -}}
-{{- $crd := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" "modeldeployments.bellwether.dev" }}
+{{- include "bellwether.crd.foreignOwnerOf" (list . "modeldeployments.bellwether.dev") }}
+{{- end }}
+
+{{- /* The same for any CRD: called with (list $ "<name of the CRD>"). */}}
+{{- define "bellwether.crd.foreignOwnerOf" -}}
+{{- $name := index . 1 }}
+{{- with index . 0 }}
+{{- $crd := lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" $name }}
 {{- if $crd }}
 {{- $annotations := $crd.metadata.annotations | default dict }}
 {{- $labels := $crd.metadata.labels | default dict }}
@@ -88,6 +104,7 @@ talks to the cluster (`helm install|upgrade`, `--dry-run=server`); `helm templat
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end }}
 
 {{- /*
 Whether this release renders the CRD ("true" or ""). Decided at install by looking the CRD up
@@ -98,9 +115,27 @@ would make Helm delete it, and every ModelDeployment with it. A CRD handed over 
 this release) is taken in by the next upgrade.
 */}}
 {{- define "bellwether.crd.managed" -}}
+{{- include "bellwether.crd.managedOf" (list . "modeldeployments.bellwether.dev" "bellwether.dev/crd-managed") }}
+{{- end }}
+
+{{- /*
+The same for any CRD, decided on its own: called with (list $ "<name of the CRD>" "<annotation that
+remembers it>"). The ClusterAnalysisTemplate CRD uses it, so an installation whose ModelDeployment CRD
+was applied with kubectl still gets the template CRD, and the other way round.
+*/}}
+{{- define "bellwether.crd.managedOf" -}}
+{{- $name := index . 1 }}
+{{- $annotation := index . 2 }}
+{{- with index . 0 }}
 {{- if .Values.crds.install }}
 {{- $deployment := lookup "apps/v1" "Deployment" .Release.Namespace (include "bellwether.fullname" .) | default dict }}
-{{- $remembered := dig "metadata" "annotations" "bellwether.dev/crd-managed" "" $deployment }}
-{{- if or (eq $remembered "true") (not (include "bellwether.crd.foreignOwner" .)) }}true{{ end }}
+{{- $remembered := dig "metadata" "annotations" $annotation "" $deployment }}
+{{- if or (eq $remembered "true") (not (include "bellwether.crd.foreignOwnerOf" (list . $name))) }}true{{ end }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{- /* Whether this release renders the ClusterAnalysisTemplate CRD ("true" or ""). */}}
+{{- define "bellwether.templateCrd.managed" -}}
+{{- include "bellwether.crd.managedOf" (list . "clusteranalysistemplates.bellwether.dev" "bellwether.dev/template-crd-managed") }}
 {{- end }}

@@ -19,6 +19,10 @@ bellwether.clusters.permissions.RULES; do not edit by hand (a test fails on drif
 - apiGroups: [""]
   resources: ["services"]
   verbs: ["get", "list", "create", "patch", "delete"]
+# a PodDisruptionBudget per revision, so node drains never thin a region below its plan
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "create", "patch", "delete"]
 # unschedulable pods and image pull failures, reported in status; the serving label and deletion cost that put a pod in (or take it out of) the replicas router's traffic
 - apiGroups: [""]
   resources: ["pods"]
@@ -31,6 +35,14 @@ bellwether.clusters.permissions.RULES; do not edit by hand (a test fails on drif
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+# the HorizontalPodAutoscaler of a region with spec.regions[].autoscaling
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "create", "patch", "delete"]
+# Job gates (spec.rollout.gates[].job): the Job of each attempt, and how it ended
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "create", "patch"]
 # traffic weights with traffic.router: gatewayAPI
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
@@ -41,6 +53,10 @@ bellwether.clusters.permissions.RULES; do not edit by hand (a test fails on drif
   verbs: ["get", "list", "create", "patch", "delete"]
 {{- end }}
 {{- define "bellwether.rules.cluster" -}}
+# read the ClusterAnalysisTemplates a ModelDeployment names in spec.analysis.templates, every cycle
+- apiGroups: ["bellwether.dev"]
+  resources: ["clusteranalysistemplates"]
+  verbs: ["get"]
 # kopf discovers the ModelDeployment resource
 - apiGroups: ["apiextensions.k8s.io"]
   resources: ["customresourcedefinitions"]

@@ -12,10 +12,11 @@ from typing import Literal, get_args
 from pydantic import ConfigDict, Field, model_validator
 
 from bellwether.api.base import Invalid, KeyRef, Wire, cel
-from bellwether.api.patterns import HTTP_URL, METRIC_NAME
+from bellwether.api.patterns import DNS_SUBDOMAIN, HTTP_URL, METRIC_NAME
 from bellwether.api.units import Interval, QueryTimeout
 
 MAX_METRICS = 32
+MAX_TEMPLATES = 8  # ClusterAnalysisTemplates one ModelDeployment may reference
 MAX_QUERY_TEXT = 32768  # every query together: bounds the object's size (see spec.MAX_RUNTIME_TEXT)
 
 Preset = Literal[
@@ -122,6 +123,12 @@ class Metric(Wire):
         return self
 
 
+class TemplateRef(Wire):
+    name: str = Field(
+        min_length=1, max_length=253, pattern=DNS_SUBDOMAIN, description="The ClusterAnalysisTemplate's name."
+    )
+
+
 class PrometheusRef(Wire):
     url: str = Field(pattern=HTTP_URL, max_length=2048, description="Base URL of the Prometheus HTTP API.")
     timeout: QueryTimeout = Field(default="10s", description="Per query; a timeout is an inconclusive measurement.")
@@ -135,14 +142,25 @@ class Analysis(Wire):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+                    "(has(self.metrics) && size(self.metrics) > 0) || (has(self.templates) && size(self.templates) > 0)",
+                    "metrics must have at least 1 item, or templates must name a ClusterAnalysisTemplate",
+                    ".metrics",
+                ),
+                cel(
+                    "!has(self.metrics) || self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
                     "metric names must be unique",
                     ".metrics",
                 ),
                 cel(
+                    "!has(self.metrics) || "
                     f"self.metrics.map(m, has(m.query) ? size(m.query) : 0).sum() <= {MAX_QUERY_TEXT}",
                     f"the metrics' queries together must be at most {MAX_QUERY_TEXT} characters",
                     ".metrics",
+                ),
+                cel(
+                    "!has(self.templates) || self.templates.all(t, self.templates.exists_one(u, u.name == t.name))",
+                    "templates must name each ClusterAnalysisTemplate once",
+                    ".templates",
                 ),
             ]
         }
@@ -156,10 +174,27 @@ class Analysis(Wire):
     on_inconclusive: Literal["pause", "rollback"] = Field(
         default="pause", description="What to do past inconclusiveLimit: pause for a person, or roll back."
     )
-    metrics: list[Metric] = Field(min_length=1, max_length=MAX_METRICS, description="Every one must pass.")
+    metrics: list[Metric] = Field(
+        default_factory=list,
+        max_length=MAX_METRICS,
+        description="Every one must pass. May be empty when templates are given; an inline metric replaces a "
+        "template's metric of the same name.",
+    )
+    templates: list[TemplateRef] = Field(
+        default_factory=list,
+        max_length=MAX_TEMPLATES,
+        description="ClusterAnalysisTemplates whose metrics are judged too, read by the operator every cycle; "
+        "two templates giving the same metric name are an error.",
+    )
 
     @model_validator(mode="after")
     def _unique_metrics(self) -> Analysis:
+        if not self.metrics and not self.templates:
+            raise Invalid("metrics", "must have at least 1 item, or templates must name a ClusterAnalysisTemplate")
+        names = [t.name for t in self.templates]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                raise Invalid(f"templates[{i}].name", f"{name!r} is already named by templates[{names.index(name)}]")
         seen: dict[str, int] = {}
         for i, metric in enumerate(self.metrics):
             if metric.name in seen:

@@ -33,8 +33,12 @@ Reason = Literal[
     "Aborted",
     "ClusterError",
     "InvalidSpec",
+    "InvalidAnalysisTemplate",
     "CycleFailed",
     "ObjectTooLarge",
+    "GateFailed",
+    # Conditions: Progressing (a gate holds the canary); Events too
+    "GateHeld",
     # Events only
     "Deploying",
     "RolloutStarted",
@@ -51,6 +55,8 @@ Reason = Literal[
     "PromotedFull",
     "CommandIgnored",
     "Retry",
+    "GatePassed",
+    "NotificationFailed",
 ]
 
 REASONS: tuple[str, ...] = get_args(Reason)

@@ -1,4 +1,5 @@
-"""`docs/reference.md`: every field of the ModelDeployment CRD, generated from the same schema as `crds/`.
+"""`docs/reference.md`: every field of the ModelDeployment and ClusterAnalysisTemplate CRDs, generated
+from the same schemas as `crds/`.
 
 Run `python -m bellwether.api.reference > docs/reference.md` (or `bellwether docs`); a test fails when
 the committed file drifts, so the reference can never describe a field the CRD does not have.
@@ -9,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from bellwether.api.crd import crd
+from bellwether.api.crd import crd, template_crd
 from bellwether.api.patterns import meaning
 from bellwether.api.resource import API_VERSION, KIND
+from bellwether.api.templates import TEMPLATE_KIND
 from bellwether.api.units import DURATION_PATTERN
 
 INTRO = f"""# ModelDeployment reference
@@ -91,12 +93,26 @@ def _section(path: str, node: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+TEMPLATE_INTRO = f"""# ClusterAnalysisTemplate reference
+
+`apiVersion: {API_VERSION}`, `kind: {TEMPLATE_KIND}` (short name `bwcat`), cluster-scoped: metrics and
+bounds that ModelDeployments reference by name in `spec.analysis.templates` (see
+[analysis templates](analysis-templates.md)). Its `metrics` are exactly
+those of `spec.analysis.metrics` above.
+"""
+
+
 def reference_markdown() -> str:
     root = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
     lines = [INTRO]
     for top in ("spec", "status"):
         for path, node in _objects(root[top], top):
             lines += _section(path, node)
+    template = template_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    lines.append(TEMPLATE_INTRO)
+    for path, node in _objects(template, f"{TEMPLATE_KIND}.spec"):
+        if not path.startswith(f"{TEMPLATE_KIND}.spec.metrics"):
+            lines += _section(path, node)  # the metrics themselves are described above, once
     return "\n".join(lines).rstrip() + "\n"
 
 

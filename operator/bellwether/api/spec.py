@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema, model_validator
 
+from bellwether.api.autoscaling import Autoscaling
 from bellwether.api.base import Invalid, KeyRef, Wire, cel
+from bellwether.api.hooks import Gates, Notifications
 from bellwether.api.metrics import (
     PRESET_NAMES,
     TEMPLATE_VARIABLES,
@@ -25,6 +27,7 @@ from bellwether.api.metrics import (
     unknown_variables,
 )
 from bellwether.api.patterns import DNS_LABEL, ENV_NAME, HTTP_PATH, METRIC_NAME, QUANTITY
+from bellwether.api.placement import Disruption, Scheduling
 from bellwether.api.units import AnalysisDuration, Deadline, Duration, IntOrPercent, parse_duration
 
 # Includes the parts defined in base.py and metrics.py, so the whole spec is importable from here.
@@ -37,8 +40,10 @@ __all__ = [
     "QUANTITY",
     "TEMPLATE_VARIABLES",
     "Analysis",
+    "Autoscaling",
     "Baseline",
     "ClusterRef",
+    "Disruption",
     "EnvVar",
     "EnvVarSource",
     "GatewayAPIRouting",
@@ -57,6 +62,7 @@ __all__ = [
     "Resources",
     "Rollout",
     "Runtime",
+    "Scheduling",
     "Step",
     "StepAnalysis",
     "Traffic",
@@ -148,6 +154,10 @@ class Runtime(Wire):
     warmup_seconds: int = Field(
         default=60, ge=0, le=7200, description="Model load time: analysis ignores a new revision's first N seconds."
     )
+    scheduling: Scheduling | None = Field(
+        default=None,
+        description="Tolerations, priority class and topology spread of the pods; part of the revision when set.",
+    )
 
     @model_validator(mode="after")
     def _text_fits(self) -> Runtime:
@@ -169,8 +179,27 @@ class ClusterRef(Wire):
 
 
 class Region(Wire):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "has(self.replicas) != has(self.autoscaling)",
+                    "a region gives replicas or autoscaling, exactly one of them",
+                )
+            ]
+        }
+    )
     name: str = Field(pattern=DNS_LABEL, max_length=63, description="A DNS label; used in child names and labels.")
-    replicas: int = Field(ge=0, le=1000, description="Serving replicas in this region once fully rolled out.")
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="Serving replicas in this region once fully rolled out; or give autoscaling.",
+    )
+    autoscaling: Autoscaling | None = Field(
+        default=None,
+        description="Instead of replicas: an autoscaler sizes the region; rollouts split its live count.",
+    )
     node_selector: Annotated[
         dict[Annotated[str, Field(max_length=MAX_LABEL_KEY)], Annotated[str, Field(max_length=63)]],
         WithJsonSchema(
@@ -194,6 +223,24 @@ class Region(Wire):
         max_length=63,
         description="Namespace in a remote cluster; default: the object's own.",
     )
+
+    @model_validator(mode="after")
+    def _sized_once(self) -> Region:
+        if (self.replicas is None) == (self.autoscaling is None):
+            raise Invalid(
+                "replicas",
+                "give replicas or autoscaling, exactly one of them"
+                + (" (this region has both)" if self.autoscaling is not None else ""),
+            )
+        return self
+
+    @property
+    def size(self) -> int:
+        """Fixed replicas, or the floor an autoscaled region starts from (minReplicas)."""
+        if self.replicas is not None:
+            return self.replicas
+        assert self.autoscaling is not None  # the validator above
+        return self.autoscaling.min_replicas
 
 
 class ParentRef(Wire):
@@ -362,6 +409,10 @@ class Rollout(Wire):
         "where stable's pods are still starting; whenStableReady: it keeps serving the capacity stable "
         "lacks in a region and hands it over as stable's pods become ready.",
     )
+    gates: Gates = Field(
+        default_factory=list,
+        description="Webhooks the rollout waits for: preRollout, confirmPromotion, postRollback (docs/gates.md).",
+    )
 
     @model_validator(mode="after")
     def _weights_increase(self) -> Rollout:
@@ -407,6 +458,12 @@ _SPEC_RULES: list[JsonValue] = [
         ".rollout.waves",
     ),
     cel(
+        "!self.regions.exists(r, has(r.autoscaling)) || !has(self.rollout) || !has(self.rollout.maxSurge) || "
+        "(type(self.rollout.maxSurge) == int ? self.rollout.maxSurge > 0 : !self.rollout.maxSurge.matches('^0+%?$'))",
+        "autoscaled regions need rollout.maxSurge above 0: the canary is added beside the autoscaled stable pods",
+        ".rollout.maxSurge",
+    ),
+    cel(
         "has(self.analysis) || (has(self.rollout) && has(self.rollout.steps) && "
         "!self.rollout.steps.exists(s, has(s.analysis)))",
         "spec.analysis is required: the rollout has analysis steps (the default steps do too)",
@@ -425,6 +482,12 @@ class ModelDeploymentSpec(Wire):
     traffic: Traffic = Field(default_factory=Traffic, description="How traffic is split between revisions.")
     rollout: Rollout = Field(default_factory=Rollout, description="How a new revision is rolled out.")
     analysis: Analysis | None = Field(default=None, description="How a canary is judged; needed by analysis steps.")
+    notifications: Notifications = Field(
+        default_factory=list, description="Webhooks told of rollout events (docs/notifications.md)."
+    )
+    disruption: Disruption = Field(
+        default_factory=Disruption, description="The PodDisruptionBudgets that keep evictions from thinning a region."
+    )
 
     @model_validator(mode="after")
     def _cross_field(self) -> ModelDeploymentSpec:
@@ -437,6 +500,13 @@ class ModelDeploymentSpec(Wire):
                 )
         if self.rollout.waves is not None:
             self._check_waves(self.rollout.waves, names)
+        autoscaled = [r.name for r in self.regions if r.autoscaling is not None]
+        if autoscaled and _zero(self.rollout.max_surge):
+            raise Invalid(
+                "rollout.maxSurge",
+                f"is {self.rollout.max_surge}, but {', '.join(autoscaled)} autoscale: autoscaled regions need "
+                "rollout.maxSurge above 0 (the canary is added beside the autoscaled stable pods)",
+            )
         analysis_steps = [i for i, s in enumerate(self.rollout.steps) if s.analysis is not None]
         if self.analysis is None and analysis_steps:
             raise Invalid(
@@ -472,6 +542,10 @@ class ModelDeploymentSpec(Wire):
 
     def region(self, name: str) -> Region:
         return next(r for r in self.regions if r.name == name)
+
+
+def _zero(surge: str) -> bool:
+    return surge.rstrip("%").strip("0") == ""
 
 
 def dump(model: BaseModel) -> dict[str, Any]:

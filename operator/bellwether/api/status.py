@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from bellwether.api.hooks import GateStatus
 from bellwether.api.spec import ModelRef, Runtime, Wire
 
 Phase = Literal["Pending", "Progressing", "Paused", "Healthy", "Degraded", "RolledBack"]
@@ -179,4 +180,7 @@ class ModelDeploymentStatus(Wire):
     conditions: list[Condition] = Field(default_factory=list, description="Available, Progressing and Degraded.")
     message: str | None = Field(default=None, description="What is happening now, in one line.")
     region_summary: str | None = Field(default=None, description="Regions serving the target revision, e.g. 2/3.")
+    gates: list[GateStatus] = Field(
+        default_factory=list, description="The last answer of each gate asked in this rollout (docs/gates.md)."
+    )
     progress: Progress = Field(default_factory=Progress)

@@ -37,10 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Render every metric for every region as the operator will, run it against Prometheus and "
         "judge each answer as the analysis judge would: ok, EMPTY (no series), ERROR (refused, or not one "
         "series), INCONCLUSIVE (NaN or an infinity) or FAILED (outside max/min). Warns when a query's range "
-        "is shorter than four scrape intervals of the targets it reads (from Prometheus' /api/v1/targets).",
+        "is shorter than four scrape intervals of the targets it reads (from Prometheus' /api/v1/targets). "
+        "The metrics of the ClusterAnalysisTemplates it names are checked too, as the operator merges them.",
         epilog="Exit status: 0 when every query returns a number the judge accepts; 3 when any is empty, "
         "fails, is NaN or infinite, or breaks an absolute bound; 1 when the file is not a valid "
-        "ModelDeployment; 2 for a usage error.",
+        "ModelDeployment or a ClusterAnalysisTemplate it names cannot be found or used; 2 for a usage error.",
     )
     p.add_argument("-f", "--filename", required=True, help="a YAML file with one ModelDeployment, or - for stdin")
     p.add_argument("--prometheus", metavar="URL", help="default: spec.analysis.prometheus.url")
@@ -52,6 +53,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Use the stable revision from `bellwether status` to check against live traffic.",
     )
     p.add_argument("--token-file", metavar="PATH", help="a file holding a bearer token for Prometheus")
+    p.add_argument(
+        "--templates",
+        action="append",
+        metavar="FILE",
+        help="a file or directory of ClusterAnalysisTemplates the ModelDeployment names (repeatable); those in "
+        "neither it nor the -f file are read from the cluster",
+    )
+    p.add_argument("--kubeconfig", help="to read ClusterAnalysisTemplates from (default: $KUBECONFIG, ~/.kube/config)")
+    p.add_argument("--context", help="kubeconfig context")
     p.add_argument("--output", choices=("text", "json"), default="text")
     p.set_defaults(func=_check)
 
@@ -175,9 +185,12 @@ def _result(metric: Metric, window: Any, sample: Any, targets: list[Target]) -> 
 
 
 def _check(args: argparse.Namespace) -> int:
+    from bellwether.cli.templates import resolve_for_check
     from bellwether.cli.validate import load_one
 
     md = load_one(args.filename, sys.stderr)
+    if md is not None:
+        md = resolve_for_check(args, md, sys.stderr)
     if md is None:
         return 1
     if md.spec.analysis is None:

@@ -156,6 +156,13 @@ def render_status(obj: dict[str, Any]) -> str:
         headers = ["NAME", "PHASE", "STABLE READY", "CANARY READY", "WEIGHT", "SHARE", "MESSAGE"]
         lines.append(_table(headers, rows))
     lines += _measurements(status)
+    gates = status.get("gates") or []
+    if gates:
+        lines += ["", "GATES"]
+        rows = [
+            (g["name"], g["type"], g["revision"], g.get("phase"), g.get("attempts", 0), g.get("message")) for g in gates
+        ]
+        lines.append(_table(["NAME", "TYPE", "REVISION", "PHASE", "ATTEMPTS", "LAST ANSWER"], rows))
     conditions = status.get("conditions") or []
     if conditions:
         lines += ["", "CONDITIONS"]

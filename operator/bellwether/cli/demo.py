@@ -154,7 +154,7 @@ def _intro(screen: _Screen, md: ModelDeployment) -> None:
     say(f"  ModelDeployment {md.metadata.namespace}/{md.metadata.name}: {spec.model.name}, 1 H100 per replica")
     for r in spec.regions:
         labels = ", ".join(f"{k}={v}" for k, v in r.node_selector.items())
-        say(f"  {r.name:9} {r.replicas} replicas   nodes labelled {labels}")
+        say(f"  {r.name:9} {r.size} replicas   nodes labelled {labels}")
     waves = " → ".join("+".join(w) for w in spec.waves())
     say(f"  waves {waves}; steps 10% → analysis 2m → 50% → analysis 2m; bake 2m")
     say("  judged every 30s against the stable revision: p99 latency, time to first token, error rate", 1.0)

@@ -9,12 +9,14 @@ included) and parses the result with promql-parser, a Rust port of Prometheus' o
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import promql_parser
 
 from bellwether.analysis.presets import query_of
 from bellwether.analysis.templating import TemplateError, Variables, render
 from bellwether.api import ModelDeployment
+from bellwether.api.metrics import Metric
 from bellwether.api.units import parse_duration
 
 SAMPLE_REVISION = "0123456789"  # revisions are 10 hex digits
@@ -62,10 +64,15 @@ def query_problems(md: ModelDeployment) -> list[str]:
     """One line per metric whose query Prometheus would refuse; the API server admits them all."""
     if md.spec.analysis is None:
         return []
+    return metric_problems(md.spec.analysis.metrics, parse_duration(md.spec.analysis.interval), "spec.analysis.metrics")
+
+
+def metric_problems(metrics: Sequence[Metric], interval_seconds: float, where: str) -> list[str]:
+    """The same for any list of metrics (a ClusterAnalysisTemplate's too), `where` naming the list."""
     problems = []
-    for i, metric in enumerate(md.spec.analysis.metrics):
-        problem = template_problem(query_of(metric), parse_duration(md.spec.analysis.interval))
+    for i, metric in enumerate(metrics):
+        problem = template_problem(query_of(metric), interval_seconds)
         if problem:
-            where = "query" if metric.query is not None else "preset"
-            problems.append(f"spec.analysis.metrics[{i}].{where}: {problem}")
+            field = "query" if metric.query is not None else "preset"
+            problems.append(f"{where}[{i}].{field}: {problem}")
     return problems

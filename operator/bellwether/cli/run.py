@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import sys
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +48,50 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="longest wait in seconds between two rollout cycles of one ModelDeployment while the operator keeps "
         "up (default 30)",
     )
+    notify = p.add_argument_group(
+        "installation-wide notifications", "every ModelDeployment's rollout events, to one more receiver"
+    )
+    notify.add_argument(
+        "--notify-secret",
+        metavar="NAMESPACE/NAME",
+        help="a Secret holding the receiver's URL (docs/notifications.md); read when sending, never logged",
+    )
+    notify.add_argument("--notify-key", default="url", help="the Secret's key holding the URL (default url)")
+    notify.add_argument(
+        "--notify-authorization-key", metavar="KEY", help="a key of the same Secret holding an Authorization header"
+    )
+    notify.add_argument("--notify-format", choices=["json", "slack"], default="json")
+    notify.add_argument(
+        "--notify-events", metavar="EVENT,...", default="", help="events to send, comma-separated (default: all)"
+    )
     p.set_defaults(func=_run)
+
+
+def installation_receivers(args: argparse.Namespace) -> tuple[Any, ...]:
+    """The `--notify-*` flags as a receiver; a usage error (ValueError) names the flag at fault."""
+    if not args.notify_secret:
+        return ()
+    from pydantic import ValidationError
+
+    from bellwether.api.hooks import Notification
+    from bellwether.hooks import Receiver
+
+    namespace, _, name = args.notify_secret.partition("/")
+    if not namespace or not name:
+        raise ValueError(f"--notify-secret {args.notify_secret!r}: give NAMESPACE/NAME")
+
+    def source(key: str) -> dict[str, Any]:
+        return {"secretKeyRef": {"name": name, "key": key}}
+
+    doc: dict[str, Any] = {"name": "installation", "urlFrom": source(args.notify_key), "format": args.notify_format}
+    if args.notify_authorization_key:
+        doc["authorizationFrom"] = source(args.notify_authorization_key)
+    doc["events"] = [e.strip() for e in args.notify_events.split(",") if e.strip()]
+    try:
+        notification = Notification.model_validate(doc)
+    except ValidationError as e:
+        raise ValueError(f"--notify-*: {e.errors()[0]['msg']} ({args.notify_events or args.notify_secret})") from e
+    return (Receiver(notification, namespace, installation=True),)
 
 
 def cluster_problem(kubeconfig: str | None, context: str | None) -> str | None:
@@ -79,6 +123,11 @@ def cluster_problem(kubeconfig: str | None, context: str | None) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        receivers = installation_receivers(args)
+    except ValueError as e:
+        print(f"bellwether run: {e}", file=sys.stderr)
+        return 2
     problem = cluster_problem(args.kubeconfig, args.context)
     if problem:
         print(f"bellwether run: {problem}", file=sys.stderr)
@@ -98,7 +147,11 @@ def _run(args: argparse.Namespace) -> int:
     # kopf pauses every replica when peers share a priority: replicas of one Deployment need distinct ones.
     priority = args.priority if args.priority is not None else random.SystemRandom().randrange(1, 2**31)
     options = Options(
-        kubeconfig=args.kubeconfig, context=args.context, interval=args.interval, namespaces=tuple(args.namespace or ())
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        interval=args.interval,
+        namespaces=tuple(args.namespace or ()),
+        notify=receivers,
     )
     tune_gc()
     kopf.run(

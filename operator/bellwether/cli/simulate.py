@@ -31,10 +31,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         epilog="Exit status: 0 when the outcome is the right one for the scenario, 3 when it is not, "
         "1 when the file is not a valid ModelDeployment.",
     )
-    p.add_argument("-f", "--filename", required=True, help="a YAML file with one ModelDeployment")
+    p.add_argument(
+        "-f",
+        "--filename",
+        required=True,
+        help="a YAML file with one ModelDeployment (and the ClusterAnalysisTemplates it names)",
+    )
     p.add_argument("--scenario", required=True, choices=sorted(CATALOG), metavar="NAME", help="|".join(CATALOG))
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0): the same seed, the same run")
     p.add_argument("--output", choices=("text", "json"), default="text")
+    p.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="call the spec's webhooks for real: notifications are sent and gates asked at their url "
+        "(urlFrom and authorizationFrom name Secrets, which the simulation has none of: those gates hold "
+        "and those notifications are reported as not sent)",
+    )
     p.set_defaults(func=_simulate)
 
 
@@ -49,13 +61,17 @@ def load(path: str) -> ModelDeployment:
 
 
 def load_or_report(path: str) -> ModelDeployment | None:
-    """`load`, or None after printing every problem to stderr (the commands then exit 1)."""
-    return load_one(path, sys.stderr)
+    """`load`, or None after printing every problem to stderr (the commands then exit 1). The
+    ClusterAnalysisTemplates it names are taken from the same file."""
+    from bellwether.cli.templates import resolve_from_files
+
+    md = load_one(path, sys.stderr)
+    return resolve_from_files(md, [path], sys.stderr) if md is not None else None
 
 
 def pod_caps(spec: ModelDeploymentSpec) -> dict[str, int]:
     """Pods each region may hold at any moment: replicas + maxSurge."""
-    return {r.name: r.replicas + surge_count(spec.rollout.max_surge, r.replicas) for r in spec.regions}
+    return {r.name: r.size + surge_count(spec.rollout.max_surge, r.size) for r in spec.regions}
 
 
 def canary_shares(points: list[dict[str, Any]], revision: str) -> list[tuple[int, list[int]]]:
@@ -75,7 +91,11 @@ def canary_shares(points: list[dict[str, Any]], revision: str) -> list[tuple[int
 
 def _report_capacity_and_traffic(outcome: Any, spec: ModelDeploymentSpec) -> None:
     caps = pod_caps(spec)
-    peaks = ", ".join(f"{r} {outcome.pod_peak[r]}/{caps[r]}" for r in caps)
+    # An autoscaled region has no fixed cap: its autoscaler moves the count, maxSurge bounds what the canary adds.
+    peaks = ", ".join(
+        f"{r} {outcome.pod_peak[r]}" + (f"/{caps[r]}" if spec.region(r).autoscaling is None else " (autoscaled)")
+        for r in caps
+    )
     print(f"  pods at most:    {peaks} (replicas + maxSurge)")
     print(f"  GPUs at most:    {', '.join(f'{r} {outcome.gpu_peak[r]}' for r in caps)}")
     print("  canary traffic:  weight asked → share achieved, per region")
@@ -83,11 +103,44 @@ def _report_capacity_and_traffic(outcome: Any, spec: ModelDeploymentSpec) -> Non
         shares = canary_shares(points, outcome.revision)
         text = "   ".join(f"{asked}% → {', '.join(f'{g}%' for g in got)}" for asked, got in shares)
         print(f"    {region:10} {text or 'none'}")
-        replicas = spec.region(region).replicas
+        replicas = spec.region(region).size
         for asked, got in shares:
             best = min([g for g in got if g] or [0], key=lambda g: abs(g - asked))
             if asked not in (0, 100) and best != asked:
-                print(f"    {'':10} {asked}% cannot be met with {replicas} replicas: {best}% was the closest")
+                with_ = f"{replicas} replicas" if spec.region(region).autoscaling is None else "the live count"
+                print(f"    {'':10} {asked}% cannot be met with {with_}: {best}% was the closest")
+
+
+DRAIN_SECONDS = 30.0  # how long `--webhooks` waits for the last notifications before exiting
+
+
+async def play_with_webhooks(spec: ModelDeploymentSpec, scenario: Any, **kwargs: Any) -> Any:
+    """`play`, with the operator's HTTP gates and notifications instead of the in-memory ones."""
+    import aiohttp
+
+    from bellwether.hooks import Notifier, webhook_gates
+    from bellwether.hooks.secrets import from_secrets
+    from bellwether.sim.hooks import RuleGates
+    from bellwether.sim.play import play
+
+    async with aiohttp.ClientSession() as session:
+        hooks, jobs = webhook_gates(session, from_secrets({})), RuleGates()
+
+        async def gates(spec: ModelDeploymentSpec, name: str, ns: str, requests: Any, now: Any) -> Any:
+            """Webhook gates for real; Job gates, which the simulation cannot run, in memory."""
+            ran = {g.name for g in spec.rollout.gates if g.job is not None}
+            asked = await hooks(spec, name, ns, [r for r in requests if r.gate not in ran], now)
+            return asked + await jobs(spec, name, ns, [r for r in requests if r.gate in ran], now)
+
+        notifier = Notifier(session, from_secrets({}))
+        notifier.start()
+        try:
+            outcome = await play(spec, scenario, gates=gates, notify=notifier, **kwargs)
+            if not await notifier.drain(DRAIN_SECONDS):
+                print(f"some notifications were still being sent after {DRAIN_SECONDS:g}s", file=sys.stderr)
+        finally:
+            await notifier.stop()
+    return outcome
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -107,8 +160,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
     if args.output == "text":
         print(style(f"Scenario {scenario.name}: {scenario.summary} (seed {args.seed})", "bold"))
+    run = play_with_webhooks if args.webhooks else play
     outcome = asyncio.run(
-        play(md.spec, scenario, seed=args.seed, name=md.metadata.name, namespace=md.metadata.namespace, on_entry=show)
+        run(md.spec, scenario, seed=args.seed, name=md.metadata.name, namespace=md.metadata.namespace, on_entry=show)
     )
     ok = scenario.as_expected(md.spec, outcome.result)
     if args.output == "json":

@@ -8,7 +8,7 @@ reads them in either mode to find ModelDeployments left in namespaces being dele
 rules are granted only when the chart runs several replicas (one replica runs `--standalone`).
 
 `python -m bellwether.clusters.chart charts/bellwether` rewrites the generated files: the rules
-template, the permissions table in the chart's README, and the chart's copy of the CRD.
+template, the permissions table in the chart's README, and the chart's copies of the CRDs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bellwether.api.crd import crd_yaml
+from bellwether.api.crd import crd_yaml, template_crd_yaml
 from bellwether.clusters.permissions import RULES
 
 
@@ -41,13 +41,17 @@ SECTIONS = (NAMESPACED, CLUSTER, PEERING_NAMESPACED, PEERING_CLUSTER)
 SECTION_OF: dict[str, Section] = {
     "modeldeployments": NAMESPACED,
     "modeldeployments/status": NAMESPACED,
+    "clusteranalysistemplates": CLUSTER,
     "deployments": NAMESPACED,
+    "jobs": NAMESPACED,
     "services": NAMESPACED,
+    "poddisruptionbudgets": NAMESPACED,
     "pods": NAMESPACED,
     "secrets": NAMESPACED,
     "events": NAMESPACED,
     "httproutes": NAMESPACED,
     "virtualservices": NAMESPACED,
+    "horizontalpodautoscalers": NAMESPACED,
     "customresourcedefinitions": CLUSTER,
     "namespaces": CLUSTER,
     "kopfpeerings": PEERING_NAMESPACED,
@@ -55,6 +59,7 @@ SECTION_OF: dict[str, Section] = {
 }
 
 CRD_COPY = Path("files/crds/modeldeployments.bellwether.dev.yaml")
+TEMPLATE_CRD_COPY = Path("files/crds/clusteranalysistemplates.bellwether.dev.yaml")
 RULES_TEMPLATE = Path("templates/_rules.tpl")
 README = Path("README.md")
 README_BEGIN = "<!-- permissions: generated from bellwether.clusters.permissions.RULES; do not edit by hand -->"
@@ -129,6 +134,7 @@ def write(chart: Path) -> list[Path]:
     """Rewrite the generated files of the chart at `chart`; returns the files that changed."""
     wanted = {
         chart / CRD_COPY: crd_yaml(),
+        chart / TEMPLATE_CRD_COPY: template_crd_yaml(),
         chart / RULES_TEMPLATE: rules_template(),
         chart / README: readme_with_permissions((chart / README).read_text()),
     }

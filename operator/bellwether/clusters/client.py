@@ -27,13 +27,17 @@ FIELD_MANAGER = "bellwether"
 # Kinds Bellwether reads or writes: kind -> (API path prefix, plural).
 KINDS: dict[str, tuple[str, str]] = {
     "Deployment": ("/apis/apps/v1", "deployments"),
+    "Job": ("/apis/batch/v1", "jobs"),
     "Service": ("/api/v1", "services"),
+    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets"),
     "Pod": ("/api/v1", "pods"),
     "Secret": ("/api/v1", "secrets"),
     "Event": ("/api/v1", "events"),
     "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes"),
     "VirtualService": ("/apis/networking.istio.io/v1", "virtualservices"),
+    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
     "ModelDeployment": ("/apis/bellwether.dev/v1alpha1", "modeldeployments"),
+    "ClusterAnalysisTemplate": ("/apis/bellwether.dev/v1alpha1", "clusteranalysistemplates"),  # cluster-scoped
 }
 
 ErrorHook = Callable[[str, str], None]  # (cluster, verb): called once per failed request
@@ -161,10 +165,12 @@ class KubeClient:
         items: list[dict[str, Any]] = result.get("items", [])
         return items
 
-    async def apply(self, obj: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
+    async def apply(
+        self, obj: Mapping[str, Any], *, force: bool = True, manager: str = FIELD_MANAGER
+    ) -> dict[str, Any]:
         """Server-side apply: we own exactly the fields we send; `force` takes them back from anyone else."""
         meta = obj["metadata"]
-        params = {"fieldManager": FIELD_MANAGER, "force": "true" if force else "false"}
+        params = {"fieldManager": manager, "force": "true" if force else "false"}
         result = await self.request(
             "apply",
             path_for(obj["kind"], meta.get("namespace"), meta["name"]),

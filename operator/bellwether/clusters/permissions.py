@@ -1,7 +1,7 @@
 """Every Kubernetes permission the operator uses, as data: the Helm chart's RBAC is checked against it.
 
-Remote regions need the same rules (minus the ModelDeployment, Secret and kopf ones) for the
-identity in their kubeconfig Secret.
+Remote regions need the same rules (minus the ModelDeployment, ClusterAnalysisTemplate, Secret and
+kopf ones) for the identity in their kubeconfig Secret.
 """
 
 from __future__ import annotations
@@ -14,6 +14,12 @@ RULES: list[dict[str, Any]] = [
         "resources": ["modeldeployments"],
         "verbs": ["get", "list", "watch", "patch"],
         "why": "watch ModelDeployments; finalizer, kopf's annotations, consuming manual-command annotations",
+    },
+    {
+        "apiGroups": ["bellwether.dev"],
+        "resources": ["clusteranalysistemplates"],
+        "verbs": ["get"],
+        "why": "read the ClusterAnalysisTemplates a ModelDeployment names in spec.analysis.templates, every cycle",
     },
     {
         "apiGroups": ["bellwether.dev"],
@@ -34,6 +40,12 @@ RULES: list[dict[str, Any]] = [
         "why": "a Service per revision and the serving Service",
     },
     {
+        "apiGroups": ["policy"],
+        "resources": ["poddisruptionbudgets"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+        "why": "a PodDisruptionBudget per revision, so node drains never thin a region below its plan",
+    },
+    {
         "apiGroups": [""],
         "resources": ["pods"],
         "verbs": ["list", "patch"],
@@ -51,6 +63,18 @@ RULES: list[dict[str, Any]] = [
         "resources": ["events"],
         "verbs": ["create", "patch"],
         "why": "an Event on every phase change and rollback",
+    },
+    {
+        "apiGroups": ["autoscaling"],
+        "resources": ["horizontalpodautoscalers"],
+        "verbs": ["get", "list", "create", "patch", "delete"],
+        "why": "the HorizontalPodAutoscaler of a region with spec.regions[].autoscaling",
+    },
+    {
+        "apiGroups": ["batch"],
+        "resources": ["jobs"],
+        "verbs": ["get", "create", "patch"],
+        "why": "Job gates (spec.rollout.gates[].job): the Job of each attempt, and how it ended",
     },
     {
         "apiGroups": ["gateway.networking.k8s.io"],

@@ -23,6 +23,8 @@ from typing import Any
 
 from bellwether.clusters.client import KINDS, ApiError, KubeClient, path_for
 from bellwether.render import names
+from bellwether.render.autoscaler import KIND as HPA
+from bellwether.render.autoscaler import REPLICAS_MANAGER, Claim
 from bellwether.render.routers import ROUTE_KINDS, ROUTERS
 from bellwether.render.serving import PodView, Seen, pod_view, serving_patch
 from bellwether.rollout.types import RegionObservation, RevisionPods
@@ -39,17 +41,34 @@ STUCK = {
 }
 
 
+# Budgets are applied with the routes, before any Deployment changes: a region starting a canary is
+# protected from evictions before its first canary pod is asked for. Pruned with the Services, after
+# their Deployments are gone.
+BUDGET = "PodDisruptionBudget"
 SERVICES, TRAFFIC, UNSERVE, SHRINK, PRUNE_DEPLOYMENTS, GROW, PRUNE_REST = range(7)
 
 
-def _apply_order(obj: Mapping[str, Any], observed: RegionObservation | None) -> int:
-    """Services, then routes (traffic), then Deployments that shrink, then those that grow or stay."""
+def _seen(obj: Mapping[str, Any], observed: RegionObservation | None) -> RevisionPods | None:
+    return observed.pods.get(obj["metadata"]["labels"].get(names.REVISION, "")) if observed is not None else None
+
+
+def _replicas(obj: Mapping[str, Any], claim: Claim | None, pods: RevisionPods | None) -> int:
+    """The count a Deployment is applied with: its claim's, its own, or (left to the autoscaler) as seen."""
+    if claim is not None:
+        return claim.replicas
+    if "replicas" not in obj["spec"]:
+        return pods.desired if pods is not None else 1
+    return int(obj["spec"]["replicas"])
+
+
+def _apply_order(obj: Mapping[str, Any], observed: RegionObservation | None, claim: Claim | None = None) -> int:
+    """Services, then routes and budgets (traffic), then Deployments that shrink, then those that grow or stay."""
     if obj["kind"] == "Service":
         return SERVICES
     if obj["kind"] != "Deployment":
         return TRAFFIC
-    pods = observed.pods.get(obj["metadata"]["labels"].get(names.REVISION, "")) if observed is not None else None
-    return SHRINK if pods is not None and obj["spec"].get("replicas", 1) < pods.desired else GROW
+    pods = _seen(obj, observed)
+    return SHRINK if pods is not None and _replicas(obj, claim, pods) < pods.desired else GROW
 
 
 # Unchanged objects are re-applied at least this often, so drift (an edit, a deletion by hand) is
@@ -101,9 +120,15 @@ async def apply_region(
     router: str,
     observed: RegionObservation | None = None,
     serving: Mapping[str, bool] | None = None,
+    claims: Mapping[str, Claim] | None = None,
+    autoscaled: bool = False,
 ) -> int:
     """Make the region look like `objects`, with `serving` (pod name -> in the serving Service or not)
     as its traffic membership; returns how many objects were applied, patched or deleted.
+
+    In an autoscaled region (`autoscaled`; `claims` by Deployment name, see `render.autoscaler`) the
+    replica counts are written apart from the rest, and our HorizontalPodAutoscaler is pruned like
+    the other objects; it is pruned too where the observation shows the region was autoscaled before.
 
     Objects applied unchanged in the current
     `resync_slot` are skipped (steady state costs no writes) unless `observed` shows their Deployment
@@ -116,14 +141,7 @@ async def apply_region(
     _forget_stale(client, now)
     selector = names.owner_selector(name, region)
     slot = resync_slot(selector, now)
-    stages: dict[int, list[Callable[[], Awaitable[Any]]]] = {stage: [] for stage in range(PRUNE_REST + 1)}
-    for obj in objects:
-        path = path_for(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
-        digest = _digest(obj)
-        last = client.applied.get(path)
-        fresh = last is not None and last[0] == digest and resync_slot(selector, last[1]) == slot
-        if not fresh or _drifted(obj, observed):
-            stages[_apply_order(obj, observed)].append(functools.partial(_apply_one, client, obj, path, digest, now))
+    stages = _writes(client, objects, observed, claims, selector, slot, now)
     for pod, serve in (serving or {}).items():
         # Make before break: pods join the serving Service before others leave it, so a region never
         # serves with fewer pods while membership moves.
@@ -139,7 +157,9 @@ async def apply_region(
             removed.append(await _prune(client, kinds, namespace, selector, keep))
 
         stages[PRUNE_DEPLOYMENTS].append(functools.partial(prune, ["Deployment"]))
-        stages[PRUNE_REST].append(functools.partial(prune, ["Service"] + ([route_kind] if route_kind else [])))
+        hpa = [HPA] if autoscaled or (observed is not None and observed.autoscaled) else []
+        rest = ["Service", BUDGET] + ([route_kind] if route_kind else []) + hpa
+        stages[PRUNE_REST].append(functools.partial(prune, rest))
         await _run_stages(stages)
         client.pruned[selector] = (keep, now)
         return changed + sum(removed)
@@ -147,10 +167,80 @@ async def apply_region(
     return changed
 
 
+Stages = dict[int, list[Callable[[], Awaitable[Any]]]]
+
+
+def _writes(
+    client: KubeClient,
+    objects: Sequence[dict[str, Any]],
+    observed: RegionObservation | None,
+    claims: Mapping[str, Claim] | None,
+    selector: str,
+    slot: int,
+    now: float,
+) -> Stages:
+    """The applies this region needs, by stage: objects changed since their last apply in this resync
+    slot, or whose Deployment the observation shows missing or resized."""
+    stages: Stages = {stage: [] for stage in range(PRUNE_REST + 1)}
+    for obj in objects:
+        path = path_for(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        digest = _digest(obj)
+        last = client.applied.get(path)
+        fresh = last is not None and last[0] == digest and resync_slot(selector, last[1]) == slot
+        if not fresh or _drifted(obj, observed):
+            claim = (claims or {}).get(obj["metadata"]["name"]) if obj["kind"] == "Deployment" else None
+            write = functools.partial(_apply_one, client, obj, path, digest, now)
+            if claim is not None:
+                exists = _seen(obj, observed) is not None
+                write = functools.partial(_apply_claimed, client, obj, path, digest, now, claim, exists)
+            stages[_apply_order(obj, observed, claim)].append(write)
+    return stages
+
+
 async def _apply_one(client: KubeClient, obj: dict[str, Any], path: str, digest: str, now: float) -> None:
     client.applied.pop(path, None)
     await client.apply(obj)
     client.applied[path] = (digest, now)
+
+
+async def _apply_claimed(
+    client: KubeClient,
+    obj: dict[str, Any],
+    path: str,
+    digest: str,
+    now: float,
+    claim: Claim,
+    exists: bool,
+) -> None:
+    """A Deployment of an autoscaled region: its replicas under their own manager, the rest without them.
+
+    An existing Deployment gets its count claimed first, so the main apply that leaves `replicas` out
+    never resets it to 1; a new one is created with its count (no pod too many or too few on the way)
+    and the count is claimed right after. A claim that is not forced conflicts when the autoscaler
+    has moved the count since it was seen: the autoscaler owns it then, which is what was wanted."""
+    client.applied.pop(path, None)
+    if exists:
+        await _claim(client, obj, claim)
+        await client.apply({**obj, "spec": {k: v for k, v in obj["spec"].items() if k != "replicas"}})
+    else:
+        await client.apply({**obj, "spec": {**obj["spec"], "replicas": claim.replicas}})
+        await _claim(client, obj, claim)
+    client.applied[path] = (digest, now)
+
+
+async def _claim(client: KubeClient, obj: Mapping[str, Any], claim: Claim) -> None:
+    meta = obj["metadata"]
+    scale = {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+        "spec": {"replicas": claim.replicas},
+    }
+    try:
+        await client.apply(scale, force=claim.force, manager=REPLICAS_MANAGER)
+    except ApiError as e:
+        if claim.force or e.status != 409:
+            raise
 
 
 async def _run_stages(stages: Mapping[int, Sequence[Callable[[], Awaitable[Any]]]]) -> None:
@@ -178,12 +268,14 @@ def _drifted(obj: Mapping[str, Any], observed: RegionObservation | None) -> bool
     if obj["kind"] != "Deployment" or observed is None:
         return False
     pods = observed.pods.get(obj["metadata"]["labels"].get(names.REVISION, ""))
+    if "replicas" not in obj["spec"]:
+        return pods is None  # its autoscaler owns the count: any count is not drift
     return pods is None or pods.desired != obj["spec"].get("replicas", 1)
 
 
 async def delete_region(client: KubeClient, *, name: str, region: str, namespace: str) -> int:
     """Remove everything of this ModelDeployment in the region (the finalizer's job for remote ones)."""
-    kinds = ["HTTPRoute", "VirtualService", "Service", "Deployment"]
+    kinds = ["HTTPRoute", "VirtualService", HPA, "Service", BUDGET, "Deployment"]
     return await _prune(client, kinds, namespace, names.owner_selector(name, region), set())
 
 
@@ -196,8 +288,10 @@ async def _prune(
         try:
             return await client.list(kind, namespace, selector)
         except ApiError as e:
-            if e.status == 404 and kind in ROUTE_KINDS:
-                return []  # a route kind that is not installed has nothing of ours
+            if e.status == 404 and (kind in ROUTE_KINDS or kind == HPA):
+                return []  # a kind that is not served has nothing of ours
+            if e.status == 403 and kind == HPA:
+                return []  # an identity never allowed HPAs (no autoscaled region here) never created one
             raise
 
     found = await asyncio.gather(*(listed(kind) for kind in kinds))
@@ -292,7 +386,10 @@ async def observe_region(client: KubeClient, *, name: str, region: str, namespac
         if total:
             weights = {rev: round(100 * p.serving / total) for rev, p in revisions.items() if p.serving}
     terminating = sum(1 for pod in pods if pod["metadata"].get("deletionTimestamp"))
-    observation = RegionObservation(region, reachable=True, pods=revisions, weights=weights, terminating=terminating)
+    autoscaled = any((d["metadata"].get("annotations") or {}).get(names.AUTOSCALED) for d in deployments)
+    observation = RegionObservation(
+        region, reachable=True, pods=revisions, weights=weights, terminating=terminating, autoscaled=autoscaled
+    )
     return Seen(observation, views)
 
 

@@ -95,6 +95,17 @@ Series = tuple[Gauge, tuple[str, ...]]
 _objects: dict[tuple[str, str], set[Series]] = {}
 
 
+NOTIFICATIONS = Counter(
+    "bellwether_notifications_total",
+    "Notifications by outcome: delivered, retried (a retry scheduled), failed (given up), dropped (queue full).",
+    ["outcome"],
+)
+
+
+def count_notification(outcome: str) -> None:
+    NOTIFICATIONS.labels(outcome=outcome).inc()
+
+
 def count_api_error(cluster: str, verb: str) -> None:
     API_ERRORS.labels(cluster=cluster, verb=verb).inc()
 

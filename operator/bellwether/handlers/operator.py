@@ -36,7 +36,8 @@ from bellwether.clusters import ApiError, Clusters, KubeClient
 from bellwether.clusters.config import SECRET_TTL, home_credentials
 from bellwether.cycle import wall_wait
 from bellwether.handlers import metrics
-from bellwether.handlers.reconcile import Context, cleanup, reconcile
+from bellwether.handlers.reconcile import Context, cleanup, reconcile, secret_resolver
+from bellwether.hooks import Notifier, Receiver
 
 PREFIX = "bellwether.dev"
 FINALIZER = f"{PREFIX}/cleanup"
@@ -57,6 +58,8 @@ class Options:
     # kopf's namespace patterns (`--namespace`, globs and `!` allowed); empty: every namespace. The sweep
     # looks in these only; where the operator may not list ModelDeployments (RBAC) it skips quietly.
     namespaces: tuple[str, ...] = ()
+    # installation-wide notification receivers (`--notify-secret`), told of every ModelDeployment
+    notify: tuple[Receiver, ...] = ()
 
 
 class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
@@ -262,8 +265,15 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, options: Options) -> No
         clusters = Clusters(session, options.kubeconfig, options.context, metrics.count_api_error, ttl)
         # Unlimited like a pool per cycle was, so queries never wait for one another; each has its timeout.
         prometheus = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        memo["sessions"] = (session, prometheus)
-        memo["ctx"] = Context(clusters, max_requeue=options.interval, prometheus=prometheus)
+        # Gates and notifications: each call has its own timeout.
+        webhooks = aiohttp.ClientSession()
+        notifier = Notifier(webhooks, secret_resolver(clusters), options.notify, count=metrics.count_notification)
+        notifier.start()
+        memo["sessions"] = (session, prometheus, webhooks)
+        memo["notifier"] = notifier
+        memo["ctx"] = Context(
+            clusters, max_requeue=options.interval, prometheus=prometheus, webhooks=webhooks, notifier=notifier
+        )
         metrics.CYCLE_INTERVAL.set(options.interval)
         memo["sweeping"] = asyncio.create_task(sweeping(memo["ctx"], options.namespaces), name="bellwether-sweep")
 
@@ -272,6 +282,7 @@ def _register_lifecycle(registry: kopf.OperatorRegistry, options: Options) -> No
         memo["sweeping"].cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await memo["sweeping"]
+        await memo["notifier"].stop()
         for session in memo["sessions"]:
             await session.close()
 

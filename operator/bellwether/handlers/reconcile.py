@@ -27,7 +27,10 @@ from bellwether import cycle
 from bellwether.analysis.measure import measure
 from bellwether.analysis.prometheus import PrometheusSource
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, dump, parse_spec
+from bellwether.api.base import KeyRef
+from bellwether.api.hooks import Gate
 from bellwether.api.spec import Region
+from bellwether.api.templates import TEMPLATE_KIND, TemplateProblem
 from bellwether.api.units import parse_duration
 from bellwether.clusters import (
     ApiError,
@@ -39,14 +42,25 @@ from bellwether.clusters import (
     delete_region,
     observe_region,
 )
+from bellwether.clusters.jobs import run_gate_job
 from bellwether.clusters.region import ensure_kind_served
 from bellwether.handlers import metrics
 from bellwether.handlers.status import merge_patch
+from bellwether.hooks import Notifier, Resolve, SecretError, webhook_gates
 from bellwether.render import region_namespace
+from bellwether.render.autoscaler import replica_claims
+from bellwether.render.jobs import gate_job, gate_region
 from bellwether.render.routers import router_of
 from bellwether.render.serving import Seen
 from bellwether.rollout.commands import COMMAND_ANNOTATION
-from bellwether.rollout.types import AnalysisRequest, RegionObservation, RegionPlan
+from bellwether.rollout.types import (
+    AnalysisRequest,
+    GateOutcome,
+    GateRequest,
+    GateResult,
+    RegionObservation,
+    RegionPlan,
+)
 
 log = logging.getLogger("bellwether")
 CLUSTER_ERRORS = (ApiError, ClusterConfigError, RouteNotInstalled)
@@ -68,6 +82,10 @@ class Context:
     # takes longer and its requests time out. Beyond the bound a cycle waits its turn, so an overloaded
     # operator runs every ModelDeployment less often instead of failing them all.
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CYCLES))
+    # gates and notifications: one pool for the webhooks (None: a pool per cycle's gates); the notifier
+    # delivers in the background (None: no notifications)
+    webhooks: aiohttp.ClientSession | None = None
+    notifier: Notifier | None = None
 
     def forget(self, namespace: str, name: str) -> None:
         self.memory.forget(namespace, name)
@@ -109,6 +127,17 @@ class KubeHome:
         await home.merge_patch(
             "ModelDeployment", namespace, name, {"metadata": {"annotations": {COMMAND_ANNOTATION: None}}}
         )
+
+    async def read_template(self, name: str) -> dict[str, Any] | None:
+        """Read afresh, like the ModelDeployment: one GET per referenced template per cycle. A template
+        that cannot be read (RBAC not upgraded, API server trouble) stops the cycle with a condition
+        naming it, as a missing one does: no rollout step without its metrics."""
+        try:
+            return await (await self.ctx.clusters.home()).get(TEMPLATE_KIND, None, name)
+        except ApiError as e:
+            raise TemplateProblem(
+                [f"spec.analysis.templates: {TEMPLATE_KIND} {name!r} could not be read: {e.status} {e.message}"]
+            ) from e
 
 
 def _too_large(error: ApiError) -> bool:
@@ -165,6 +194,8 @@ class KubeRegions:
                 router=spec.traffic.router,
                 observed=observed.observation,
                 serving=serving,
+                claims=replica_claims(name, spec, plan, observed.observation),
+                autoscaled=spec.region(plan.region).autoscaling is not None,
             )
         except CLUSTER_ERRORS as e:
             why = _why(plan.region, e)
@@ -218,6 +249,68 @@ async def _bearer_token(ctx: Context, namespace: str, spec: ModelDeploymentSpec)
     return base64.b64decode(data[ref.key]).decode().strip()
 
 
+def secret_resolver(clusters: Clusters) -> Resolve:
+    """A webhook's Secret values, read through the clusters' cache (a changed Secret is seen within
+    its TTL); what is missing is named, a value never."""
+
+    async def resolve(namespace: str, ref: KeyRef) -> str:
+        try:
+            secret = await clusters.secret(namespace, ref.name)
+        except CLUSTER_ERRORS as e:
+            why = f"{e.status} {e.reason}" if isinstance(e, ApiError) else type(e).__name__
+            raise SecretError(f"Secret {namespace}/{ref.name} could not be read: {why}") from None
+        if secret is None:
+            raise SecretError(f"Secret {namespace}/{ref.name} not found")
+        data = secret.get("data") or {}
+        if ref.key not in data:
+            raise SecretError(f"Secret {namespace}/{ref.name} has no key {ref.key}")
+        return base64.b64decode(data[ref.key]).decode()
+
+    return resolve
+
+
+def gate_port(ctx: Context) -> cycle.EvaluateGates:
+    """Webhook gates over the shared pool (a pool for the call when there is none: tests), Job
+    gates in the cluster of the region each runs in; all at once."""
+    resolve = secret_resolver(ctx.clusters)
+
+    async def webhooks(
+        spec: ModelDeploymentSpec, name: str, namespace: str, requests: Sequence[GateRequest], now: datetime
+    ) -> tuple[GateResult, ...]:
+        if not requests:
+            return ()
+        if ctx.webhooks is not None:
+            return await webhook_gates(ctx.webhooks, resolve)(spec, name, namespace, requests, now)
+        async with aiohttp.ClientSession() as session:
+            return await webhook_gates(session, resolve)(spec, name, namespace, requests, now)
+
+    async def ask(
+        spec: ModelDeploymentSpec, name: str, namespace: str, requests: Sequence[GateRequest], now: datetime
+    ) -> tuple[GateResult, ...]:
+        jobs = {g.name: g for g in spec.rollout.gates if g.job is not None}
+        hooks = [r for r in requests if r.gate not in jobs]
+        ran = [job_gate(ctx, spec, jobs[r.gate], name, namespace, r) for r in requests if r.gate in jobs]
+        answered, results = await asyncio.gather(webhooks(spec, name, namespace, hooks, now), asyncio.gather(*ran))
+        return (*answered, *results)
+
+    return ask
+
+
+async def job_gate(
+    ctx: Context, spec: ModelDeploymentSpec, gate: Gate, name: str, namespace: str, request: GateRequest
+) -> GateResult:
+    """One attempt of a Job gate: its Job created if missing, then read; a cluster error is a failed
+    answer (the gate's onFailure decides), with what failed."""
+    region = spec.region(gate_region(spec, request))
+    outcome: GateOutcome
+    try:
+        client = await ctx.clusters.for_region(namespace, region)
+        outcome, message = await run_gate_job(client, gate_job(name, namespace, spec, gate, request))
+    except CLUSTER_ERRORS as e:
+        outcome, message = "failed", _why(region.name, e)
+    return GateResult(request.gate, request.revision, request.wave, outcome, message)
+
+
 def _count(namespace: str, old: ModelDeploymentStatus, new: ModelDeploymentStatus) -> None:
     if new.canary_revision and new.canary_revision != old.canary_revision:
         metrics.ROLLOUTS_STARTED.labels(namespace=namespace).inc()
@@ -237,7 +330,15 @@ def _count(namespace: str, old: ModelDeploymentStatus, new: ModelDeploymentStatu
 async def reconcile(ctx: Context, namespace: str, name: str, now: datetime | None = None) -> Outcome:
     """One cycle, as the kopf daemon runs it; its `requeue_after` counts from the cycle's start."""
     started, cpu = time.monotonic(), time.process_time()
-    ports = cycle.Ports(KubeHome(ctx), KubeRegions(ctx), prometheus_judge(ctx, namespace), ctx.max_requeue, ctx.rng)
+    ports = cycle.Ports(
+        KubeHome(ctx),
+        KubeRegions(ctx),
+        prometheus_judge(ctx, namespace),
+        ctx.max_requeue,
+        ctx.rng,
+        gates=gate_port(ctx),
+        notify=ctx.notifier,
+    )
     try:
         async with ctx.slots:
             outcome = await cycle.run(ports, ctx.memory, namespace, name, now or datetime.now(UTC))

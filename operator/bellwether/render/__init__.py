@@ -1,4 +1,4 @@
-"""Pure rendering of a region's child objects (Deployments, Services, routes) for a plan.
+"""Pure rendering of a region's child objects (Deployments, Services, disruption budgets, routes) for a plan.
 
 No I/O: the operator, the simulator and the tests all turn the same `RegionPlan` into the same dicts,
 which `clusters/` then applies with server-side apply.
@@ -11,6 +11,8 @@ from typing import Any
 
 from bellwether.api import API_VERSION, KIND, ModelDeploymentSpec
 from bellwether.render import names
+from bellwether.render.autoscaler import autoscaler_objects
+from bellwether.render.disruption import disruption_budget, max_unavailable
 from bellwether.render.routers import router_of
 from bellwether.render.workload import deployment, revision_service, serving_service
 from bellwether.rollout.types import RegionPlan
@@ -42,7 +44,8 @@ def objects_for_region(
     plan: RegionPlan,
     owner: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Everything to apply in `plan.region`: per revision a Deployment and a Service, then the serving
+    """Everything to apply in `plan.region`: per revision a Deployment, a Service and (unless
+    `spec.disruption.budget` is false) a PodDisruptionBudget, then the serving
     Service and, with a route-based router, the route carrying the weights. With `owner` (the
     ModelDeployment object), children in its namespace of the home cluster carry its owner reference."""
     out = _objects(name, namespace, spec, plan)
@@ -60,14 +63,21 @@ def _objects(name: str, namespace: str, spec: ModelDeploymentSpec, plan: RegionP
     region = spec.region(plan.region)
     ns = region_namespace(namespace, spec, plan.region)
     out: list[dict[str, Any]] = []
+    budget = max_unavailable(spec.disruption, plan) if spec.disruption.budget else None
     for rev in plan.revisions:
-        out.append(deployment(name, ns, plan.region, region.node_selector, rev))
+        dep = deployment(name, ns, plan.region, region.node_selector, rev)
+        if region.autoscaling is not None:
+            dep["metadata"]["annotations"][names.AUTOSCALED] = "true"
+        out.append(dep)
         out.append(revision_service(name, ns, plan.region, rev))
+        if budget is not None:
+            out.append(disruption_budget(name, ns, plan.region, rev, budget))
     if plan.revisions:
         out.append(serving_service(name, ns, plan.region, plan.revisions[0].template.runtime.port))
     route = router_of(spec).render
     if route is not None and plan.revisions:
         out.append(route(name, ns, spec, plan))
+    out += autoscaler_objects(name, ns, spec, plan)
     return out
 
 

@@ -26,6 +26,8 @@ ROLE = "bellwether.dev/role"
 # pods without traffic first.
 SERVING = "bellwether.dev/serving"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+# On the Deployments of an autoscaled region: tells the next apply there may be an HPA of ours to remove.
+AUTOSCALED = "bellwether.dev/autoscaled"
 
 
 def fit(value: str, limit: int = MAX_LENGTH) -> str:

@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 from bellwether.api import Template, dump
+from bellwether.api.placement import NODE_KEY, ZONE_KEY, Scheduling, TopologySpread
 from bellwether.render import names
 from bellwether.rollout.types import RevisionPlan
 
@@ -70,7 +71,40 @@ def _probes(template: Template) -> dict[str, Any]:
     }
 
 
-def pod_spec(template: Template, node_selector: dict[str, str]) -> dict[str, Any]:
+def _topology_spread(spread: TopologySpread, selector: dict[str, str]) -> list[dict[str, Any]]:
+    """One constraint per topology asked for, counting only this revision's pods in the region (its
+    labels never change, so neither does the template)."""
+    wanted = ((NODE_KEY, spread.nodes), (ZONE_KEY, spread.zones))
+    return [
+        {
+            "maxSkew": spread.max_skew,
+            "topologyKey": key,
+            "whenUnsatisfiable": when,
+            "labelSelector": {"matchLabels": dict(selector)},
+        }
+        for key, when in wanted
+        if when is not None
+    ]
+
+
+def _place(spec: dict[str, Any], scheduling: Scheduling | None, selector: dict[str, str]) -> None:
+    """`spec.runtime.scheduling` into the pod spec; absent, nothing is added (templates stay as they were)."""
+    if scheduling is None:
+        return
+    if scheduling.tolerations:
+        spec["tolerations"] = spec.get("tolerations", []) + [dump(t) for t in scheduling.tolerations]
+    if scheduling.priority_class_name:
+        spec["priorityClassName"] = scheduling.priority_class_name
+    if scheduling.topology_spread is not None:
+        constraints = _topology_spread(scheduling.topology_spread, selector)
+        if constraints:
+            spec["topologySpreadConstraints"] = constraints
+
+
+def pod_spec(
+    template: Template, node_selector: dict[str, str], spread_selector: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The pods of one revision; `spread_selector` selects its pods for topology spread."""
     runtime = template.runtime
     container: dict[str, Any] = {
         "name": CONTAINER,
@@ -114,6 +148,7 @@ def pod_spec(template: Template, node_selector: dict[str, str]) -> dict[str, Any
         spec["nodeSelector"] = selector
     if tolerations:
         spec["tolerations"] = tolerations
+    _place(spec, runtime.scheduling, spread_selector or {})
     return spec
 
 
@@ -138,12 +173,13 @@ def deployment(
             "annotations": {"bellwether.dev/model-version": plan.template.model.version},
         },
         "spec": {
-            "replicas": plan.replicas,
+            # Left out when the region's autoscaler owns it: applying a count would undo its scaling.
+            **({} if plan.autoscaled else {"replicas": plan.replicas}),
             "selector": {"matchLabels": names.pod_selector(name, region, plan.revision)},
             "strategy": STRATEGY,
             "template": {
                 "metadata": {"labels": pod_labels},
-                "spec": pod_spec(plan.template, node_selector),
+                "spec": pod_spec(plan.template, node_selector, names.pod_selector(name, region, plan.revision)),
             },
         },
     }

@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping
 from typing import get_args
 
+from bellwether.rollout import gates
 from bellwether.rollout.bake import finish_bake
 from bellwether.rollout.judging import reset
 from bellwether.rollout.pausing import clear_pause
@@ -69,6 +70,8 @@ def apply_command(work: Work) -> None:
             roll_back(work, "Aborted", "aborted by user")
     elif baking:
         finish_bake(work, "BakeEnded", f"{st.stable_revision} accepted by user ({action}): bake ended early")
+    elif gates.open_held(work, action):
+        clear_pause(work)  # the gate the canary waits for opens; the next one still asks
     elif action == "promote":
         clear_pause(work)
         steps = work.spec.rollout.steps

@@ -84,19 +84,30 @@ def with_errors(
     return status.model_copy(update={"regions": regions, "conditions": conditions})
 
 
+INVALID_WORDS: dict[Reason, str] = {
+    "InvalidSpec": "invalid spec",
+    "InvalidAnalysisTemplate": "analysis templates unusable",
+}
+
+
 def invalid_spec(
-    status: ModelDeploymentStatus, problems: list[str], generation: int, now: str
+    status: ModelDeploymentStatus,
+    problems: list[str],
+    generation: int,
+    now: str,
+    reason: Reason = "InvalidSpec",
 ) -> ModelDeploymentStatus:
-    """A spec the schema let through but the operator cannot act on: say why, change nothing else."""
-    message = "invalid spec, nothing applied: " + "; ".join(problems)
+    """A spec the schema let through but the operator cannot act on (or whose ClusterAnalysisTemplates
+    it cannot resolve): say why, change nothing else."""
+    message = f"{INVALID_WORDS.get(reason, 'invalid spec')}, nothing applied: " + "; ".join(problems)
     conditions = [c for c in status.conditions if c.type != "Degraded"]
     previous = next((c for c in status.conditions if c.type == "Degraded"), None)
-    since = previous.last_transition_time if previous and previous.reason == "InvalidSpec" else now
+    since = previous.last_transition_time if previous and previous.reason == reason else now
     conditions.append(
         Condition(
             type="Degraded",
             status="True",
-            reason="InvalidSpec",
+            reason=reason,
             message=message,
             last_transition_time=since,
             observed_generation=generation,

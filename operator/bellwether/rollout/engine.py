@@ -11,11 +11,13 @@ from datetime import datetime
 
 from bellwether.api import HistoryEntry, ModelDeploymentSpec, ModelDeploymentStatus, revision_of, template_of
 from bellwether.api.units import format_duration, parse_duration
+from bellwether.rollout import gates
 from bellwether.rollout.bake import bake
 from bellwether.rollout.clock import elapsed
 from bellwether.rollout.commands import apply_command
 from bellwether.rollout.conditions import set_condition
 from bellwether.rollout.due import seconds_until_due
+from bellwether.rollout.live import needed
 from bellwether.rollout.pausing import paused
 from bellwether.rollout.phases import derive
 from bellwether.rollout.plans import all_plans, ready
@@ -38,6 +40,7 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
     template = template_of(spec)
     target = revision_of(template)
     apply_command(work)
+    gates.record(work)
     if st.stable_revision is None:
         # The first revision has nothing to be compared with: straight to stable everywhere.
         st.stable_revision = target
@@ -67,7 +70,7 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
         st.progress.draining_template = None
     st.observed_generation = obs.generation
     plans = all_plans(spec, st, obs)
-    summarise(work, st.message if work.waiting_on_pods else None, plans)
+    summarise(work, st.message if work.waiting_on_pods else work.gate_message, plans)
     if st.phase != before:
         work.emit(
             "Warning" if st.phase in ("RolledBack", "Degraded") else "Normal",
@@ -75,12 +78,22 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
             f"{before} -> {st.phase}: {st.message}",
         )
     final = st.frozen()
-    return Decision(final, plans, tuple(work.events), _requeue(work))
+    return Decision(final, plans, tuple(work.events), _with_gates(work, _requeue(work)))
+
+
+def _with_gates(work: Work, requeue: float) -> float:
+    """Sooner when a gate is to be asked before then (a new one: within a second)."""
+    due = gates.seconds_until_gate(work.spec, work.status, work.now)
+    return requeue if due is None else min(requeue, max(1.0, due))
+
+
+def _needed(work: Work, region: str) -> int:
+    return needed(work.spec, work.status, work.obs, region)
 
 
 def _drained(work: Work) -> bool:
     st = work.status
-    return all(ready(work.obs, r.name, st.stable_revision) >= r.replicas for r in work.spec.regions)
+    return all(ready(work.obs, r.name, st.stable_revision) >= _needed(work, r.name) for r in work.spec.regions)
 
 
 def _requeue(work: Work) -> float:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from bellwether.api import ModelDeploymentStatus
 from bellwether.api.status import Phase
+from bellwether.rollout.live import needed
 from bellwether.rollout.pausing import paused
 from bellwether.rollout.plans import ready
 from bellwether.rollout.state import Work
@@ -20,7 +21,7 @@ WHEN: Mapping[Phase, str] = {
     "Progressing": "Deploying (a first revision, a scale-up, stable pods coming back after a rollback), rolling a "
     "canary out, or baking.",
     "Paused": "Waiting for a person: `pause`, a pause step without a duration, or inconclusive analysis with "
-    "`onInconclusive: pause`.",
+    "`onInconclusive: pause`; or for a gate that holds (docs/gates.md).",
     "Healthy": "No canary, no bake, and the stable revision serves every region at full size.",
     "Degraded": "Nothing is rolling out, but the stable revision, once serving in full, lost replicas or a region.",
     "RolledBack": "The revision the spec asks for was rolled back (or reverted during its bake); the previous "
@@ -32,12 +33,16 @@ def derive(work: Work, target: str, before: ModelDeploymentStatus) -> None:
     """Set `status.phase` (and, when settled but short of pods, the message and Degraded cause)."""
     st = work.status
     if st.canary_revision is not None or st.progress.bake_started_at is not None:
-        st.phase = "Paused" if paused(work) or work.held else "Progressing"
+        st.phase = "Paused" if paused(work) or work.held or work.gated else "Progressing"
         return
     if st.progress.rolled_back_revision is not None and st.progress.rolled_back_revision == target:
         st.phase = "RolledBack"
         return
-    short = [r for r in work.spec.regions if ready(work.obs, r.name, st.stable_revision) < r.replicas]
+    short = [
+        r
+        for r in work.spec.regions
+        if ready(work.obs, r.name, st.stable_revision) < needed(work.spec, st, work.obs, r.name)
+    ]
     if not short:
         st.phase = "Healthy"
         return
@@ -63,7 +68,7 @@ def _degraded(work: Work, short: list[str]) -> None:
             lost.append(name)
             problems.append(f"{name} unreachable ({(seen.error if seen is not None else None) or 'not observed'})")
         else:
-            wanted = next(r.replicas for r in work.spec.regions if r.name == name)
+            wanted = needed(work.spec, st, work.obs, name)
             have = ready(work.obs, name, st.stable_revision)
             problems.append(f"{name} has {have}/{wanted} ready replicas of {st.stable_revision}")
     st.phase = "Degraded"

@@ -7,48 +7,29 @@ a restarted operator (or a replayed decision) harmless.
 from __future__ import annotations
 
 from bellwether.api import ModelDeploymentSpec, ModelDeploymentStatus, Template
+from bellwether.rollout.autoscaled import autoscale
+from bellwether.rollout.live import canary_weight_in, live_replicas, ready, wave_of
 from bellwether.rollout.replicas import best_split, canary_count, share_of, split, surge_count
 from bellwether.rollout.types import Observations, RegionPlan, RevisionPlan
 
-
-def ready(obs: Observations, region: str, revision: str | None) -> int:
-    """Ready pods of `revision` in `region`; an unreachable region counts as having none."""
-    seen = obs.regions.get(region)
-    if revision is None or seen is None or not seen.reachable:
-        return 0
-    pods = seen.pods.get(revision)
-    return pods.ready if pods is not None else 0
+__all__ = ["all_plans", "canary_weight_in", "ready", "region_plan", "template_for", "wave_of"]
 
 
 def template_for(status: ModelDeploymentStatus, revision: str) -> Template | None:
     return next((h.template for h in status.history if h.revision == revision), None)
 
 
-def wave_of(spec: ModelDeploymentSpec, region: str) -> int:
-    return next(i for i, names in enumerate(spec.waves()) if region in names)
-
-
-def canary_weight_in(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, region: str) -> int:
-    """The canary's weight in a region: 100 in promoted waves, the step's weight in the current one."""
-    if status.canary_revision is None:
-        return 0
-    wave = wave_of(spec, region)
-    if wave < status.wave:
-        return 100
-    return status.canary_weight if wave == status.wave else 0
-
-
 def region_plan(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations, name: str) -> RegionPlan:
-    replicas = spec.region(name).replicas
+    replicas = live_replicas(spec, status, obs, name)
     surge = surge_count(spec.rollout.max_surge, replicas)
     stable = status.stable_revision
     stable_template = template_for(status, stable) if stable is not None else None
-    drain = _drain(spec, status, obs, name, surge)
+    drain = _drain(spec, status, obs, name, surge, replicas)
     canary, canary_template = status.canary_revision, status.progress.canary_template
     weight = canary_weight_in(spec, status, name)
     revisions: list[RevisionPlan] = []
     if canary is not None and canary_template is not None and weight > 0 and drain is None:
-        revisions += _split(spec, obs, name, weight, canary_template, stable_template, status)
+        revisions += _split(spec, obs, name, weight, canary_template, stable_template, status, replicas)
     elif stable is not None and stable_template is not None:
         kept = drain.replicas if drain is not None else 0
         share = drain.weight if drain is not None else 0
@@ -57,7 +38,8 @@ def region_plan(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: O
         )
     if drain is not None:
         revisions.append(drain)
-    return RegionPlan(name, tuple(revisions))
+    plan = RegionPlan(name, tuple(revisions))
+    return autoscale(spec, status, obs, plan, weight) if spec.region(name).autoscaling is not None else plan
 
 
 def _split(
@@ -68,9 +50,9 @@ def _split(
     canary_template: Template,
     stable_template: Template | None,
     status: ModelDeploymentStatus,
+    replicas: int,
 ) -> list[RevisionPlan]:
-    """Canary and stable at `weight`: pods within the surge cap, traffic only on ready pods."""
-    replicas = spec.region(name).replicas
+    """Canary and stable at `weight` of `replicas`: pods within the surge cap, traffic only on ready pods."""
     stable, canary = status.stable_revision, status.canary_revision
     assert canary is not None
     have, stable_ready = ready(obs, name, canary), ready(obs, name, stable)
@@ -96,7 +78,7 @@ def _split(
 
 
 def _drain(
-    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations, name: str, surge: int
+    spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations, name: str, surge: int, replicas: int
 ) -> RevisionPlan | None:
     """What is left of a replaced revision in a region: nothing, or the pods covering what stable lacks.
 
@@ -112,7 +94,6 @@ def _drain(
         return None
     if draining == p.rolled_back_revision and spec.rollout.rollback_traffic == "immediate":
         return None
-    replicas = spec.region(name).replicas
     stable_ready = ready(obs, name, status.stable_revision)
     gap = replicas - stable_ready - (1 if surge == 0 else 0)
     keep = min(ready(obs, name, draining), max(0, gap))

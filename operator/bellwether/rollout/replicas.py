@@ -155,3 +155,68 @@ def unmet_weights(weights: Sequence[int], regions: Sequence[tuple[str, int]], ma
                     f"{weight}% needs a multiple of {exact} replicas"
                 )
     return out
+
+
+# -- autoscaled regions -------------------------------------------------------------------------
+# An autoscaler (an HPA on the stable Deployment) sizes the region, and every pod serves: the canary
+# is added beside stable's live pods in the proportion of its weight. The autoscaler then sees on
+# stable's pods the same per-pod load as before the canary took its share, so it keeps stable at
+# stable's part of the load and Bellwether never has to write stable's replicas during a step.
+
+
+def canary_beside(stable: int, weight: int) -> int:
+    """Canary pods beside `stable` live pods whose share of all of them is closest to `weight`%.
+
+    The fixed point of `canary_count(stable + canary, weight)`: the region's live count includes the
+    canary. Ties go to the lower share; a weight above 0 always gets a pod.
+
+    >>> canary_beside(4, 50), canary_beside(9, 10), canary_beside(8, 25), canary_beside(16, 25)
+    (4, 1, 3, 5)
+    >>> canary_beside(4, 10)   # 1 of 5 (20%) is as close as 0 of 4, and a step above 0 gets a pod
+    1
+    >>> canary_beside(4, 0), canary_beside(0, 50)
+    (0, 1)
+    """
+    if weight <= 0:
+        return 0
+    if weight >= 100 or stable <= 0:
+        return max(stable, 1)
+    ideal = stable * weight / (100 - weight)
+    candidates = {max(1, math.floor(ideal)), max(1, math.ceil(ideal))}
+    return min(candidates, key=lambda c: (abs(share_of(stable, c) - weight), c))
+
+
+def autoscaled_canary(stable_live: int, weight: int, max_surge: str, stable_ready: int, canary_ready: int) -> int:
+    """The canary's replicas at `weight`% beside `stable_live` autoscaled pods.
+
+    Pods never exceed the ready ones plus `maxSurge` of them (the cap is on what serves now, as the
+    autoscaler moves the total), and the cap never takes a ready canary pod away: only the share does,
+    when the autoscaler shrinks stable because the load fell.
+
+    >>> autoscaled_canary(4, 50, "25%", 4, 0)      # room for 1 pod beside 4 ready
+    1
+    >>> autoscaled_canary(4, 50, "25%", 4, 1)      # 5 ready: 2 more fit
+    3
+    >>> autoscaled_canary(4, 50, "25%", 4, 3)
+    4
+    >>> autoscaled_canary(8, 50, "25%", 4, 4)      # stable doubled by its autoscaler, new pods loading
+    4
+    >>> autoscaled_canary(8, 50, "25%", 8, 4)      # ... and ready: the canary grows within the surge
+    7
+    >>> autoscaled_canary(3, 50, "25%", 3, 4)      # stable shrank (less load): the canary follows
+    3
+    """
+    want = canary_beside(stable_live, weight)
+    ready = stable_ready + canary_ready
+    room = ready + surge_count(max_surge, max(ready, 1)) - stable_live
+    return max(min(want, canary_ready), min(want, room))
+
+
+def live_total(stable_live: int, canary_live: int, floor: int, ceiling: int) -> int:
+    """A region's live count while a canary serves beside an autoscaled stable: both sides' replicas,
+    at least the autoscaler's minimum; the ceiling bounds only what stable alone may grow to.
+
+    >>> live_total(6, 2, 2, 10), live_total(0, 0, 2, 10), live_total(10, 4, 2, 10)
+    (8, 2, 14)
+    """
+    return max(floor, min(stable_live, ceiling) + canary_live)

@@ -6,6 +6,7 @@ from bellwether.api import HistoryEntry, Template
 from bellwether.api.reasons import Reason
 from bellwether.api.status import HISTORY_TEMPLATES, MAX_HISTORY
 from bellwether.api.units import parse_duration
+from bellwether.rollout import gates
 from bellwether.rollout.judging import reset
 from bellwether.rollout.pausing import clear_pause
 from bellwether.rollout.state import Work
@@ -42,6 +43,7 @@ def start_canary(work: Work, revision: str, template: Template) -> None:
     p.rollback_reason = p.rollback_message = None
     p.rolled_back_revision = None  # a new revision supersedes the one rolled back
     _forget_waits(work)
+    gates.forget(work)
 
 
 def roll_back(work: Work, reason: Reason, message: str) -> None:
@@ -62,6 +64,7 @@ def roll_back(work: Work, reason: Reason, message: str) -> None:
     st.wave = st.step = st.canary_weight = 0
     _forget_waits(work)
     work.emit("Warning", "RolledBack", f"{canary} rolled back to {st.stable_revision}: {message}")
+    gates.ask(work, "postRollback", canary)
 
 
 def promote_fully(work: Work, revision: str, template: Template) -> None:
@@ -106,6 +109,7 @@ def revert_bake(work: Work, reason: Reason, message: str) -> None:
     reset(work)
     clear_pause(work)
     work.emit("Warning", "RolledBack", f"{bad} reverted to {previous} during bake: {message}")
+    gates.ask(work, "postRollback", bad)
 
 
 def _trimmed(history: list[HistoryEntry]) -> list[HistoryEntry]:

@@ -56,6 +56,8 @@ class Work:
     waiting_on_pods: bool = False
     held: bool = False  # at a `pause` step without a duration: waiting for `bellwether promote`
     degraded: tuple[Reason, str] | None = None  # (reason, message) when a settled revision is not fully serving
+    gated: bool = False  # a gate holds the canary (status says which and why)
+    gate_message: str | None = None  # what the canary waits for at a gate, for status' message
 
     @property
     def stamp(self) -> str:

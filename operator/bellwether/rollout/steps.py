@@ -7,12 +7,15 @@ become ready, measurements arrive or a command is given.
 
 from __future__ import annotations
 
+from bellwether.api.hooks import GateType
 from bellwether.api.reasons import Reason
 from bellwether.api.spec import StepAnalysis
 from bellwether.api.units import format_duration, parse_duration
+from bellwether.rollout import gates
 from bellwether.rollout.clock import elapsed
 from bellwether.rollout.due import judged_regions, references
 from bellwether.rollout.judging import count, describe, record, reset, weigh
+from bellwether.rollout.live import live_replicas
 from bellwether.rollout.pausing import pause_inconclusive, paused
 from bellwether.rollout.plans import ready, region_plan
 from bellwether.rollout.replicas import split
@@ -35,7 +38,13 @@ def _short_regions(work: Work, regions: list[str], weight: int) -> list[str]:
     short = []
     for name in regions:
         have = ready(work.obs, name, canary)
-        _, want = split(work.spec.region(name).replicas, weight, work.spec.rollout.max_surge, have)
+        if work.spec.region(name).autoscaling is not None:
+            # Beside an autoscaled stable the canary's count follows the live one: the plan has it.
+            plan = region_plan(work.spec, work.status, work.obs, name)
+            want = next((r.replicas for r in plan.revisions if r.revision == canary), 0)
+        else:
+            replicas = live_replicas(work.spec, work.status, work.obs, name)
+            _, want = split(replicas, weight, work.spec.rollout.max_surge, have)
         if have < want:
             short.append(name)
     return short
@@ -188,6 +197,20 @@ def _background(work: Work) -> bool:
     return True
 
 
+def _gate_open(work: Work, type_: GateType, wave: int) -> bool:
+    """True when the gates of this point let the canary through; a failed one rolls it back, a held
+    one pauses it (and judging goes on in the background), one not answered yet waits a moment."""
+    st = work.status
+    verdict, why = gates.check(work, type_, st.canary_revision or "", wave)
+    if verdict == "open":
+        return True
+    if verdict == "failed":
+        roll_back(work, "GateFailed", why)
+        return False
+    work.gate_message = why  # held (work.gated): phase Paused, derived with the others
+    return False
+
+
 def advance(work: Work) -> None:
     """Move the canary on; stops at the first thing to wait for."""
     spec, st = work.spec, work.status
@@ -203,6 +226,8 @@ def advance(work: Work) -> None:
             _wait_for_regions(work, lost)
             return
         st.progress.unreachable_since = None
+        if st.wave == 0 and st.step == 0 and st.canary_weight == 0 and not _gate_open(work, "preRollout", 0):
+            return
         if st.step < len(steps):
             step = steps[st.step]
             if step.set_weight is not None:
@@ -224,21 +249,29 @@ def advance(work: Work) -> None:
                     return
             _next_step(work)
             continue
-        # After the last step the wave goes to 100%, and is promoted once its canary is fully ready.
-        st.canary_weight = 100
-        every = [r for names in waves[: st.wave + 1] for r in names]
-        if not _wait_for_pods(work, every, 100):
+        if not _promote_wave(work, regions):
             return
-        work.emit("Normal", "WavePromoted", f"wave {st.wave + 1}/{len(waves)} ({', '.join(regions)}) promoted")
-        st.progress.promoted_regions = every
-        if st.wave + 1 >= len(waves):
-            template = st.progress.canary_template
-            if template is not None:
-                promote_fully(work, st.canary_revision, template)
-            return
-        st.wave += 1
-        st.step = 0
-        st.canary_weight = 0
-        st.progress.wave_started_at = work.stamp
-        _next_step(work)
-        st.step = 0
+
+
+def _promote_wave(work: Work, regions: list[str]) -> bool:
+    """After the last step the wave goes to 100%, and is promoted once its canary is fully ready and
+    its confirmPromotion gates open. True when the next wave starts."""
+    st, waves = work.status, work.spec.waves()
+    st.canary_weight = 100
+    every = [r for names in waves[: st.wave + 1] for r in names]
+    if not _wait_for_pods(work, every, 100) or not _gate_open(work, "confirmPromotion", st.wave):
+        return False
+    work.emit("Normal", "WavePromoted", f"wave {st.wave + 1}/{len(waves)} ({', '.join(regions)}) promoted")
+    st.progress.promoted_regions = every
+    if st.wave + 1 >= len(waves):
+        template = st.progress.canary_template
+        if template is not None and st.canary_revision is not None:
+            promote_fully(work, st.canary_revision, template)
+        return False
+    st.wave += 1
+    st.step = 0
+    st.canary_weight = 0
+    st.progress.wave_started_at = work.stamp
+    _next_step(work)
+    st.step = 0
+    return True

@@ -12,6 +12,7 @@ from bellwether.api.units import parse_duration
 from bellwether.rollout.clock import elapsed
 from bellwether.rollout.conditions import set_condition
 from bellwether.rollout.judging import no_evidence
+from bellwether.rollout.live import live_replicas, needed
 from bellwether.rollout.plans import canary_weight_in, ready, wave_of
 from bellwether.rollout.state import Work
 from bellwether.rollout.types import RegionPlan
@@ -29,7 +30,9 @@ def _region_phase(work: Work, name: str) -> RegionPhase:
         if st.progress.bake_started_at:
             return "Paused" if st.phase == "Paused" else "Baking"
         return (
-            "Healthy" if ready(work.obs, name, st.stable_revision) >= work.spec.region(name).replicas else "Progressing"
+            "Healthy"
+            if ready(work.obs, name, st.stable_revision) >= needed(work.spec, st, work.obs, name)
+            else "Progressing"
         )
     wave = wave_of(work.spec, name)
     if wave < st.wave:
@@ -119,7 +122,7 @@ def summarise(work: Work, waiting: str | None, plans: Sequence[RegionPlan]) -> N
     shares = {plan.region: _canary_share(plan, st.canary_revision) for plan in plans}
     st.regions = [_region_status(work, region.name, shares.get(region.name, 0)) for region in spec.regions]
     target = st.canary_revision or st.stable_revision
-    serving = sum(ready(work.obs, r.name, target) >= r.replicas for r in spec.regions)
+    serving = sum(ready(work.obs, r.name, target) >= needed(spec, st, work.obs, r.name) for r in spec.regions)
     st.canary_share = _wave_share(work, shares)
     st.region_summary = f"{serving}/{len(spec.regions)}"
     st.message = waiting if waiting and st.phase not in ("RolledBack", "Healthy") else _message(work)
@@ -134,7 +137,7 @@ def _region_status(work: Work, name: str, share: int) -> RegionStatus:
     message = seen.error if seen is not None and not seen.reachable else None
     return RegionStatus(
         name=name,
-        replicas=work.spec.region(name).replicas,
+        replicas=live_replicas(work.spec, st, obs, name),
         stable_ready=ready(obs, name, st.stable_revision) if visible else None,
         canary_ready=ready(obs, name, st.canary_revision) if visible else None,
         weight=canary_weight_in(work.spec, st, name),
@@ -151,7 +154,8 @@ def _available(work: Work) -> tuple[Literal["True", "False", "Unknown"], Reason,
         r.name
         for r in work.spec.regions
         if r.name not in unseen
-        and ready(obs, r.name, st.stable_revision) + ready(obs, r.name, st.canary_revision) < r.replicas
+        and ready(obs, r.name, st.stable_revision) + ready(obs, r.name, st.canary_revision)
+        < needed(work.spec, st, obs, r.name)
     ]
     if short:
         return "False", "ReplicasShort", f"fewer ready replicas than asked in {', '.join(short)}"
@@ -168,7 +172,7 @@ def _conditions(work: Work) -> list[Condition]:
     conditions = set_condition(st.conditions, "Available", available, reason, says, now, gen)
     moving = st.phase in ("Progressing", "Paused")
     progressing_reason: Reason = {
-        "Paused": as_reason(st.progress.paused_reason, "Paused"),
+        "Paused": "GateHeld" if work.gated else as_reason(st.progress.paused_reason, "Paused"),
         "RolledBack": "RolledBack",
         "Progressing": "RolloutInProgress",
         "Degraded": "Degraded",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bellwether.api import Measurement, ModelDeploymentStatus, Template
+from bellwether.api.hooks import GateType
 from bellwether.api.reasons import Reason
 
 Role = Literal["stable", "canary"]
@@ -27,6 +28,8 @@ class RevisionPods:
     unavailable: int = 0
     problem: str | None = None
     serving: int = 0  # ready pods receiving traffic (replicas router: ready and labelled serving)  # e.g. "ImagePullBackOff: image not found", "0/4 nodes have a free nvidia.com/gpu"
+    # `desired` is the Deployment's spec.replicas as the cluster holds it: in an autoscaled region, the
+    # stable revision's is the live count its autoscaler keeps.
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class RegionObservation:
     pods: Mapping[str, RevisionPods] = field(default_factory=dict)  # by revision
     weights: Mapping[str, int] = field(default_factory=dict)  # current route weights by revision
     terminating: int = 0  # pods of this ModelDeployment being deleted here: GPUs about to be free
+    autoscaled: bool = False  # a Deployment here was applied for an autoscaled region (its HPA may be here)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,37 @@ class Observations:
     regions: Mapping[str, RegionObservation]
     measurements: tuple[Measurement, ...] = ()  # judged results of the analysis requests due now
     command: ManualCommand | None = None
+    gates: tuple[GateResult, ...] = ()  # answers of the gates due now
+
+
+@dataclass(frozen=True)
+class GateRequest:
+    """Ask gate `gate` (of `type`) whether `revision` may go on; `wave` is the wave a confirmPromotion
+    gate would promote (0 for the other types). `attempt` counts from 1."""
+
+    gate: str
+    type: GateType
+    revision: str
+    stable_revision: str | None
+    wave: int
+    attempt: int
+
+
+# pending: no answer yet, ask again soon (a gate's Job still running)
+GateOutcome = Literal["passed", "failed", "timeout", "pending"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A gate's answer. `code` is the HTTP status (None: no answer); `message` says what happened in
+    a few words with a bounded excerpt of the answer's body, never a URL or a header."""
+
+    gate: str
+    revision: str
+    wave: int
+    outcome: GateOutcome
+    message: str
+    code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,14 +134,20 @@ class RevisionPlan:
     weight: int  # share of traffic, 0-100
     template: Template
     serving: int | None = None
+    autoscaled: bool = False  # the region's autoscaler owns its replicas: left as they are (`replicas` as seen)
 
 
 @dataclass(frozen=True)
 class RegionPlan:
-    """The desired state of a region. A revision not listed here is to be removed from the region."""
+    """The desired state of a region. A revision not listed here is to be removed from the region.
+
+    `autoscaler` is the revision whose Deployment the region's autoscaler scales (None: the region has
+    fixed replicas): the stable revision, handed to the new one only once it runs the live count.
+    """
 
     region: str
     revisions: tuple[RevisionPlan, ...]
+    autoscaler: str | None = None
 
 
 @dataclass(frozen=True)

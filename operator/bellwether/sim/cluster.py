@@ -65,6 +65,7 @@ class Node:
     gpus: int
     labels: dict[str, str] = field(default_factory=dict)
     used: int = 0
+    unschedulable: bool = False  # cordoned (`spec.unschedulable`): the scheduler places no new pod here
 
     @property
     def free(self) -> int:
@@ -270,6 +271,15 @@ class Cluster:
             self._delete(pod)
         self.reconcile()
 
+    def delete_pod(self, pod_name: str) -> None:
+        """Delete one pod (what an allowed eviction ends in); its ReplicaSet creates a replacement."""
+        self._reachable()
+        pod = self._by_name.get(pod_name)
+        if pod is None or pod.deleted is not None:
+            raise KeyError(f"pod {pod_name} not found in region {self.region}")
+        self._delete(pod)
+        self.reconcile()
+
     def set_serving(self, pod_name: str, serve: bool) -> None:
         """What the operator does to a pod with the `replicas` router: label it into the serving
         Service (and make it the last a ReplicaSet deletes), or take it out."""
@@ -304,7 +314,17 @@ class Cluster:
         previous = self.deployments.get(state.name)
         if previous is not None:
             state.replica_sets = previous.replica_sets  # the same Deployment: its ReplicaSets stay
+            if "replicas" not in obj["spec"]:
+                state.replicas = previous.replicas  # an apply without replicas leaves them to their owner
         self.deployments[state.name] = state
+
+    def scale(self, name: str, replicas: int) -> None:
+        """A write to a Deployment's scale subresource (what an autoscaler does): replicas alone."""
+        self._reachable()
+        if name not in self.deployments:
+            raise KeyError(f"deployment {name} not found in region {self.region}")
+        self.deployments[name].replicas = replicas
+        self.reconcile()
 
     def _prune(self, owner: str, keep: set[tuple[str, str]]) -> None:
         for name in [n for n, d in self.deployments.items() if d.owner == owner and ("Deployment", n) not in keep]:
@@ -508,7 +528,7 @@ class Cluster:
 
     def _schedule(self, pod: Pod, t: float) -> bool:
         for node in sorted(self.nodes.values(), key=lambda n: (n.free, n.name)):  # bin-pack: fullest first
-            if node.free >= pod.gpus and _matches(node.labels, pod.node_selector):
+            if not node.unschedulable and node.free >= pod.gpus and _matches(node.labels, pod.node_selector):
                 node.used += pod.gpus
                 pod.node, pod.scheduled = node.name, t
                 pod.ready_at = t + self.load_seconds(pod.revision)
@@ -530,9 +550,14 @@ class Cluster:
         if not matching:
             selector = ",".join(f"{k}={v}" for k, v in sorted(pod.node_selector.items()))
             return f"0/{len(self.nodes)} nodes match node selector {selector}"
+        open_ = [n for n in matching if not n.unschedulable]
+        cordoned = f"{len(matching) - len(open_)} matching nodes are unschedulable (cordoned)"
+        if not open_:
+            return f"0/{len(self.nodes)} nodes are available: {cordoned}"
+        also = f", {cordoned}" if len(open_) < len(matching) else ""
         return (
-            f"0/{len(self.nodes)} nodes are available: {len(matching)} matching nodes have too few free {GPU} "
-            f"(pod needs {pod.gpus}, most free {max(n.free for n in matching)})"
+            f"0/{len(self.nodes)} nodes are available: {len(open_)} matching nodes have too few free {GPU} "
+            f"(pod needs {pod.gpus}, most free {max(n.free for n in open_)}){also}"
         )
 
     def ready_pods(self, owner: str, t: float) -> dict[str, list[Pod]]:

@@ -10,16 +10,19 @@ stable revision's value is recorded as the measurement's baseline (`stable_value
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, parse_spec
 from bellwether.api.status import Verdict
-from bellwether.rollout import analysis_due, decide
+from bellwether.rollout import analysis_due, decide, gates_due
 from bellwether.rollout.types import (
     AnalysisRequest,
     Decision,
+    GateOutcome,
+    GateRequest,
+    GateResult,
     ManualCommand,
     Observations,
     RegionObservation,
@@ -30,6 +33,12 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # A verdict, or one with its reason, or with its reason and an Inconclusive's cause ("pending", "error").
 Judge = Callable[[AnalysisRequest, str, datetime], Verdict | tuple[Verdict, str] | tuple[Verdict, str, str]]
 WARMING = "canary still warming up"
+# A gate's answer: (outcome, HTTP status or None)
+Gatekeeper = Callable[[GateRequest, datetime], tuple[GateOutcome, int | None]]
+
+
+def open_gates(_req: GateRequest, _now: datetime) -> tuple[GateOutcome, int | None]:
+    return "passed", 200
 
 
 def passing(_req: AnalysisRequest, _metric: str, _now: datetime) -> Verdict:
@@ -61,6 +70,8 @@ class World:
     measured: list[Measurement] = field(default_factory=list)  # every measurement fed to the engine
     stable_values: dict[str, float] = field(default_factory=dict)  # metric -> what a live stable measures
     check_replay: bool = False
+    gatekeeper: Gatekeeper = open_gates
+    gate_requests: list[tuple[datetime, GateRequest]] = field(default_factory=list)  # every gate asked, when
 
     def ready(self, region: str, rev: str | None) -> int:
         pods = self.pods.get(region, {}).get(rev or "")
@@ -134,8 +145,16 @@ class World:
                         break
                     pods.started.append(self.now)
 
+    def ask_gates(self) -> tuple[GateResult, ...]:
+        answers = []
+        for req in gates_due(self.spec, self.status, self.now):
+            self.gate_requests.append((self.now, req))
+            outcome, code = self.gatekeeper(req, self.now)
+            answers.append(GateResult(req.gate, req.revision, req.wave, outcome, f"HTTP {code}", code))
+        return tuple(answers)
+
     def step(self) -> Decision:
-        obs = self.observe(self.measure())
+        obs = replace(self.observe(self.measure()), gates=self.ask_gates())
         decision = decide(self.spec, self.status, obs, self.now)
         if self.check_replay:
             # A restart re-decides from the same inputs, or replays the decision it already applied.

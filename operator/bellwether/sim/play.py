@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from bellwether.api import ModelDeploymentSpec, revision_of, template_of
 from bellwether.api.units import parse_duration
+from bellwether.cycle import EvaluateGates, Notify
 from bellwether.sim.cluster import Cluster
 from bellwether.sim.runner import Entry, Measure, Runner
 from bellwether.sim.scenarios import CATALOG, Scenario
@@ -77,6 +78,25 @@ def step_floor(spec: ModelDeploymentSpec) -> float:
     return per_wave * len(spec.waves())
 
 
+def least_time(spec: ModelDeploymentSpec) -> float:
+    """The least time a rollout of this spec takes in the simulator, whatever judges it: the timed steps,
+    plus what no judge can shorten. In every wave each `setWeight` waits for its new canary pods to load
+    (the simulator loads a model in `warmupSeconds`), an analysis after it first waits out the warm-up,
+    and the wave's move to 100% loads pods once more. Shorter analyses (`minDuration`) are not assumed."""
+    load = warm = float(spec.runtime.warmup_seconds)
+    per_wave, steps = 0.0, spec.rollout.steps
+    for i, s in enumerate(steps):
+        if s.set_weight is not None:
+            per_wave += load
+            later = next((t for t in steps[i + 1 :] if t.set_weight is None), None)
+            per_wave += warm if later is not None and later.analysis is not None else 0.0
+        elif s.analysis is not None:
+            per_wave += parse_duration(s.analysis.duration)
+        elif s.pause is not None and s.pause.duration is not None:
+            per_wave += parse_duration(s.pause.duration)
+    return (per_wave + load) * len(spec.waves())
+
+
 def _gpu_peak(cluster: Cluster, since: float) -> int:
     """GPUs held by scheduled pods, at the worst moment since `since`."""
     held = [p for p in cluster.pods if p.scheduled is not None]
@@ -127,11 +147,24 @@ async def start(
     namespace: str = "default",
     measure: Measure | None = None,
     on_entry: Callable[[Entry], None] | None = None,
+    gates: EvaluateGates | None = None,
+    notify: Notify | None = None,
 ) -> Runner:
-    """A world for the spec (shaped by the scenario's GPU pools) with the spec deployed and settled."""
+    """A world for the spec (shaped by the scenario's GPU pools) with the spec deployed and settled.
+    Gates and notifications stay in memory unless `gates` / `notify` reach real webhooks."""
     world = World.for_spec(spec, seed=seed, pools=scenario.pools(spec) if scenario else None)
     extra: dict[str, Any] = {"measure": measure} if measure is not None else {}
-    runner = Runner(world, SimMetricSource(world), spec, name=name, namespace=namespace, on_entry=on_entry, **extra)
+    runner = Runner(
+        world,
+        SimMetricSource(world),
+        spec,
+        name=name,
+        namespace=namespace,
+        on_entry=on_entry,
+        gates=gates,
+        notify=notify,
+        **extra,
+    )
     await settle(runner)
     return runner
 
@@ -236,10 +269,20 @@ async def play(
     namespace: str = "default",
     measure: Measure | None = None,
     on_entry: Callable[[Entry], None] | None = None,
+    gates: EvaluateGates | None = None,
+    notify: Notify | None = None,
 ) -> Outcome:
     """Deploy the spec, let it settle, then roll out its next revision under the scenario."""
     sc = CATALOG[scenario] if isinstance(scenario, str) else scenario
     runner = await start(
-        spec, seed=seed, scenario=sc, name=name, namespace=namespace, measure=measure, on_entry=on_entry
+        spec,
+        seed=seed,
+        scenario=sc,
+        name=name,
+        namespace=namespace,
+        measure=measure,
+        on_entry=on_entry,
+        gates=gates,
+        notify=notify,
     )
     return await roll(runner, next_revision(spec), sc, seed)

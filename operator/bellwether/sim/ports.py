@@ -27,6 +27,7 @@ class SimHome:
         self.generation = 1
         self.status = ModelDeploymentStatus()
         self.annotations: dict[str, str] = {}
+        self.templates: dict[str, dict[str, Any]] = {}  # ClusterAnalysisTemplates by name, as stored
         self.writes = 0
 
     def change(self, spec: ModelDeploymentSpec) -> None:
@@ -54,6 +55,16 @@ class SimHome:
 
     async def consume_command(self, namespace: str, name: str) -> None:
         self.annotations.pop(COMMAND_ANNOTATION, None)
+
+    def put_template(self, template: dict[str, Any]) -> None:
+        """`kubectl apply` of a ClusterAnalysisTemplate (or a change to one): the next cycle reads it."""
+        self.templates[template["metadata"]["name"]] = template
+
+    def delete_template(self, name: str) -> None:
+        self.templates.pop(name, None)
+
+    async def read_template(self, name: str) -> dict[str, Any] | None:
+        return self.templates.get(name)
 
 
 class SimRegions:

@@ -21,6 +21,7 @@ from bellwether.analysis.source import MetricSource
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, revision_of, template_of
 from bellwether.render.names import fit
 from bellwether.rollout.types import AnalysisRequest, CommandAction, Decision, Observations, RegionObservation
+from bellwether.sim.hooks import MemorySink, RuleGates
 from bellwether.sim.ports import SimHome, SimRegions
 from bellwether.sim.world import World
 
@@ -68,6 +69,8 @@ class Runner:
         min_tick: float = 1.0,
         max_tick: float = 60.0,
         on_entry: Callable[[Entry], None] | None = None,
+        gates: cycle.EvaluateGates | None = None,
+        notify: cycle.Notify | None = None,
     ) -> None:
         self.world, self.source, self.name, self.namespace = world, source, name, namespace
         self.owner = fit(name)  # the bellwether.dev/deployment label value
@@ -76,8 +79,16 @@ class Runner:
         self.on_entry = on_entry
         self.home = SimHome(name, namespace, spec)
         self.memory = cycle.Memory()
+        # In memory unless given the operator's webhooks: what would be sent, where gates would hold.
+        self.sink, self.gates = MemorySink(), RuleGates()
         self.ports = cycle.Ports(
-            self.home, SimRegions(world, self.owner), self._judge, max_requeue=max_tick, rng=random.Random(0)
+            self.home,
+            SimRegions(world, self.owner),
+            self._judge,
+            max_requeue=max_tick,
+            rng=random.Random(0),
+            gates=gates or self.gates,
+            notify=notify or self.sink,
         )
         self.applied_at = 0.0
         self.timeline: list[Entry] = []
@@ -87,6 +98,7 @@ class Runner:
         self.full_since: dict[str, float] = {}  # revision -> when it first served everywhere at full size
         self._weights: dict[str, dict[str, int]] = {}  # region -> last split noted (and the weight asked, at "")
         self._pending: dict[tuple[str, str], str] = {}
+        self._scaled: dict[str, int] = {}  # region -> how many of its autoscaler's scalings are noted
         self._note("apply", f"applied ModelDeployment {namespace}/{name}: {self._describe(spec)}")
 
     # -- driving ---------------------------------------------------------------------------------
@@ -187,7 +199,9 @@ class Runner:
             self.on_entry(entry)
 
     def _describe(self, spec: ModelDeploymentSpec) -> str:
-        regions = ", ".join(f"{r.name} ({r.replicas})" for r in spec.regions)
+        regions = ", ".join(
+            f"{r.name} ({r.size if r.replicas is not None else f'{r.size}+, autoscaled'})" for r in spec.regions
+        )
         return f"model {spec.model.name} {spec.model.version} (revision {revision_of(template_of(spec))}), {regions}"
 
     def _record(self, old: ModelDeploymentStatus, obs: Observations, decision: Decision) -> None:
@@ -220,7 +234,15 @@ class Runner:
                     self._pending[(name, rev)] = line
                     if line:
                         self._note("pods", line, name, revision=rev)
+        self._note_autoscalers()
         self._track_full(obs)
+
+    def _note_autoscalers(self) -> None:
+        """A line per scaling an autoscaler did since the last decision (the HPA acts between cycles)."""
+        for name, scaler in self.world.autoscalers.items():
+            for at, deployment, was, now in scaler.scaled[self._scaled.get(name, 0) :]:
+                self._note("note", f"autoscaler scaled {deployment} from {was} to {now} (at {at:.0f}s)", name)
+            self._scaled[name] = len(scaler.scaled)
 
     def _note_traffic(self, status: ModelDeploymentStatus) -> None:
         """The split each region's endpoints (or route) achieve now that the plan is applied, next to
@@ -253,8 +275,8 @@ class Runner:
                 continue
             if all(
                 present(region) == {rev}
-                and region.pods[rev].ready >= self.spec.region(name).replicas
-                and region.pods[rev].desired == self.spec.region(name).replicas
+                and region.pods[rev].ready >= self.spec.region(name).size
+                and (region.pods[rev].desired == self.spec.region(name).size or self.spec.region(name).autoscaling)
                 for name, region in obs.regions.items()
             ):
                 self.full_since[rev] = self.elapsed

@@ -25,7 +25,7 @@ from bellwether.sim.world import Pool
 
 
 def _surge(spec: ModelDeploymentSpec) -> int:
-    return max(resolve_int_or_percent(spec.rollout.max_surge, r.replicas, round_up=True) for r in spec.regions)
+    return max(resolve_int_or_percent(spec.rollout.max_surge, r.size, round_up=True) for r in spec.regions)
 
 
 CAUGHT_LATENCY = 1.5  # regressions at least this large must be caught (issue 6's goals)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bellwether.api import Measurement, ModelDeploymentSpec
 from bellwether.rollout.types import ManualCommand, Observations
+from bellwether.sim.autoscaler import Autoscaler, region_load
 from bellwether.sim.clock import VirtualClock
 from bellwether.sim.cluster import PRODUCT_LABEL, Cluster, Node
 from bellwether.sim.fleet import Fleet
@@ -29,6 +30,7 @@ class World:
         self.fleet = fleet
         self.clusters: dict[str, Cluster] = {}
         self.load_seconds: dict[str, float] = {}  # model load time by revision; the runner fills it in
+        self.autoscalers: dict[str, Autoscaler] = {}  # by region: the HPA controller, once switched on
 
     @classmethod
     def for_spec(
@@ -47,7 +49,8 @@ class World:
         labels_gpu = {PRODUCT_LABEL: (gpu.product if gpu and gpu.product else DEFAULT_PRODUCT)}
         for region in spec.regions:
             pool = (pools or {}).get(region.name, Pool())
-            need = region.replicas * per_pod
+            most = region.autoscaling.max_replicas if region.autoscaling is not None else region.size
+            need = most * per_pod
             total = need + (pool.spare_gpus if pool.spare_gpus is not None else max(need, per_pod))
             nodes = [
                 Node(
@@ -58,8 +61,18 @@ class World:
                 for i in range(math.ceil(total / pool.gpus_per_node))
             ]
             world.clusters[region.name] = Cluster(region.name, nodes, now=world.elapsed, load_seconds=world._load)
-            world.fleet.demand.setdefault(region.name, region.replicas * world.fleet.profile.rps_per_replica)
+            world.fleet.demand.setdefault(region.name, region.size * world.fleet.profile.rps_per_replica)
+            if region.autoscaling is not None:
+                world.autoscale(region.name)
         return world
+
+    def autoscale(self, region: str) -> Autoscaler:
+        """Run the HPA controller in `region`'s cluster, on the fleet's demand (a pod at its metric's
+        target serves the fleet's `rps_per_replica`)."""
+        cluster = self.clusters[region]
+        scaler = Autoscaler(cluster, region_load(cluster, self.fleet.demand), self.fleet.profile.rps_per_replica)
+        self.autoscalers[region] = scaler
+        return scaler
 
     def elapsed(self) -> float:
         return self.clock.elapsed
@@ -76,10 +89,13 @@ class World:
         while True:
             now = self.clock.elapsed
             events = [e for c in self.clusters.values() if (e := c.next_event(now, until)) is not None]
+            events += [e for a in self.autoscalers.values() if (e := a.next_sync(now, until)) is not None]
             step_to = min(events, default=until)
             self.clock.advance(step_to - now)
             for c in self.clusters.values():
                 c.reconcile()
+            for a in self.autoscalers.values():
+                a.sync(self.clock.elapsed)
             if step_to >= until:
                 return
 

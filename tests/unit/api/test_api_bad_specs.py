@@ -13,6 +13,8 @@ from bellwether.api import SpecError, parse, parse_spec
 from support.crdkit import admit, load_crd
 
 DELETE = object()
+URL_FROM = {"urlFrom": {"secretKeyRef": {"name": "hooks", "key": "url"}}}
+GATE_POINTS = ["preRollout", "postRollback"]
 
 BASE: dict[str, Any] = {
     "apiVersion": "bellwether.dev/v1alpha1",
@@ -108,6 +110,42 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("bad pause duration", {f"{STEPS}[3].pause.duration": "soon"}, f"{STEPS}[3].pause.duration", "like 30s, 5m"),
     ("maxSurge 150%", {"spec.rollout.maxSurge": "150%"}, "spec.rollout.maxSurge", "from 0% to 100%"),
     ("maxSurge negative", {"spec.rollout.maxSurge": -1}, "spec.rollout.maxSurge", "a percentage like 25%"),
+    (
+        "toleration with Exists and a value",
+        {"spec.runtime.scheduling": {"tolerations": [{"key": "pool", "operator": "Exists", "value": "h100"}]}},
+        "spec.runtime.scheduling.tolerations[0].value",
+        "takes no value",
+    ),
+    (
+        "toleration with neither key nor Exists",
+        {"spec.runtime.scheduling": {"tolerations": [{"value": "h100"}]}},
+        "spec.runtime.scheduling.tolerations[0].operator",
+        "must be Exists",
+    ),
+    (
+        "tolerationSeconds without NoExecute",
+        {"spec.runtime.scheduling": {"tolerations": [{"key": "pool", "tolerationSeconds": 30}]}},
+        "spec.runtime.scheduling.tolerations[0].tolerationSeconds",
+        "only for effect NoExecute",
+    ),
+    (
+        "unknown spread policy",
+        {"spec.runtime.scheduling": {"topologySpread": {"zones": "Always"}}},
+        "spec.runtime.scheduling.topologySpread.zones",
+        "'DoNotSchedule' or 'ScheduleAnyway'",
+    ),
+    (
+        "priority class not an object name",
+        {"spec.runtime.scheduling": {"priorityClassName": "Inference_Critical"}},
+        "spec.runtime.scheduling.priorityClassName",
+        "a Kubernetes object name",
+    ),
+    (
+        "disruption budget over 100%",
+        {"spec.disruption": {"maxUnavailable": "150%"}},
+        "spec.disruption.maxUnavailable",
+        "from 0% to 100%",
+    ),
     (
         "step with two kinds",
         {f"{STEPS}[0]": {"setWeight": 10, "pause": {}}},
@@ -253,6 +291,59 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("typo in a step", {f"{STEPS}[0]": {"setWeigth": 10}}, f"{STEPS}[0].setWeigth", "did you mean setWeight"),
     ("no metadata.name", {"metadata.name": DELETE}, "metadata.name", "is required"),
+    (
+        "gate with url and urlFrom",
+        {"spec.rollout.gates": [{"name": "g", "type": "preRollout", "webhook": {"url": "http://g", **URL_FROM}}]},
+        "spec.rollout.gates[0].webhook",
+        "exactly one of url or urlFrom",
+    ),
+    (
+        "gate of an unknown type",
+        {"spec.rollout.gates": [{"name": "g", "type": "preDeploy", "webhook": {"url": "http://g"}}]},
+        "spec.rollout.gates[0].type",
+        "'preRollout'",
+    ),
+    (
+        "duplicate gate name",
+        {"spec.rollout.gates": [{"name": "g", "type": t, "webhook": {"url": "http://g"}} for t in GATE_POINTS]},
+        "spec.rollout.gates",
+        "gate names must be unique",
+    ),
+    (
+        "gate timeout of 5m",
+        {"spec.rollout.gates": [{"name": "g", "type": "preRollout", "webhook": {"url": "http://g", "timeout": "5m"}}]},
+        "spec.rollout.gates[0].webhook.timeout",
+        "from 100ms to 1m",
+    ),
+    (
+        "gate with a webhook and a job",
+        {
+            "spec.rollout.gates": [
+                {"name": "g", "type": "preRollout", "webhook": {"url": "http://g"}, "job": {"image": "e"}}
+            ]
+        },
+        "spec.rollout.gates[0]",
+        "exactly one of webhook or job",
+    ),
+    (
+        "job gate deadline of 2d",
+        {"spec.rollout.gates": [{"name": "g", "type": "preRollout", "job": {"image": "e", "deadline": "48h"}}]},
+        "spec.rollout.gates[0].job.deadline",
+        "from 10s to 24h",
+    ),
+    ("notification without a url", {"spec.notifications": [{"name": "n"}]}, "spec.notifications[0]", "url or urlFrom"),
+    (
+        "notification of an unknown event",
+        {"spec.notifications": [{"name": "n", "url": "http://n", "events": ["Deployed"]}]},
+        "spec.notifications[0].events[0]",
+        "'RolloutStarted'",
+    ),
+    (
+        "notification url without scheme",
+        {"spec.notifications": [{"name": "n", "url": "hooks.slack.com/x"}]},
+        "spec.notifications[0].url",
+        "http://",
+    ),
     ("kind ModelDeploy", {"kind": "ModelDeploy"}, "kind", "must be ModelDeployment"),
 ]
 
@@ -299,6 +390,8 @@ VALID_CASES: list[tuple[str, dict[str, Any]]] = [
     ("null port: the default applies", {"spec.runtime.port": None}),
     ("null cluster: the home cluster", {"spec.regions[0].cluster": None}),
     ("maxSurge 0 as a number", {"spec.rollout.maxSurge": 0}),
+    ("a toleration of every taint", {"spec.runtime.scheduling": {"tolerations": [{"operator": "Exists"}]}}),
+    ("no disruption budgets", {"spec.disruption": {"budget": False}}),
     ("a dotted name", {"metadata.name": "llama.v2"}),
     ("a 253-character name", {"metadata.name": ("a" * 62 + ".") * 4 + "a"}),
     ("prefixed labels", {"metadata.labels": {"app.kubernetes.io/name": "llama", "empty": ""}}),

@@ -127,6 +127,30 @@ def test_a_valid_file_keeps_its_notes(capsys: Any) -> None:
     assert "  note: setWeight 10 gives 20% in us-east (4 stable + 1 canary pods serving)" in out
 
 
+@pytest.mark.parametrize(
+    ("disruption", "replicas", "note"),
+    [
+        ({"maxUnavailable": 0}, 4, "disruption.maxUnavailable 0 allows no eviction in us-east"),
+        ({}, 1, "disruption.maxUnavailable 1 lets a drain evict all 1 pod(s) of us-east at once"),
+        ({"maxUnavailable": "50%"}, 1, "disruption.maxUnavailable 50% lets a drain evict all 1 pod(s) of us-east"),
+    ],
+)
+def test_budgets_that_block_drains_or_empty_a_region_are_noted(
+    tmp_path: Path, capsys: Any, disruption: dict[str, Any], replicas: int, note: str
+) -> None:
+    doc = demo()
+    doc["spec"]["disruption"] = disruption
+    doc["spec"]["regions"][0]["replicas"] = replicas
+    path = tmp_path / "md.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    code, out = run(capsys, "-f", str(path))
+    assert code == 0 and any(line.startswith("  note: ") and note in line for line in out.splitlines()), out
+
+
+def test_the_default_budgets_need_no_note(capsys: Any) -> None:
+    assert "disruption" not in run(capsys, "-f", str(EXAMPLES / "demo.yaml"))[1]
+
+
 def test_a_query_prometheus_cannot_parse_is_invalid(tmp_path: Path, capsys: Any) -> None:
     doc = demo()
     doc["spec"]["analysis"]["metrics"].append(

@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 import yaml
 from aiohttp import web
 
+from bellwether.sim.standins import eviction
 from bellwether.sim.standins.clock import now_text
 
 
@@ -65,12 +66,17 @@ CORE = [
     Resource("", "v1", "nodes", "Node", namespaced=False, status=True),
     Resource("apps", "v1", "deployments", "Deployment", status=True),
     Resource("apps", "v1", "replicasets", "ReplicaSet", status=True),
+    Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", status=True),
     Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice"),
     Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False),
 ]
 MODEL_DEPLOYMENTS = Resource("bellwether.dev", "v1alpha1", "modeldeployments", "ModelDeployment", status=True)
+CLUSTER_ANALYSIS_TEMPLATES = Resource(
+    "bellwether.dev", "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", namespaced=False
+)
 HTTPROUTES = Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", status=True)
 VIRTUALSERVICES = Resource("networking.istio.io", "v1", "virtualservices", "VirtualService", status=True)
+HPAS = Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", status=True)
 
 Key = tuple[str, str | None, str]  # (plural, namespace, name)
 # Apply bodies are YAML; libyaml parses them several times faster than PyYAML's pure-Python loader.
@@ -165,16 +171,19 @@ def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
     return doc
 
 
-def _unown(obj: Any, previous: Any, current: Any) -> Any:
-    """Drop fields a manager applied before but no longer applies (server-side apply's removal rule)."""
+def _unown(obj: Any, previous: Any, current: Any, others: list[Any] | None = None) -> Any:
+    """Drop fields a manager applied before but no longer applies (server-side apply's removal rule),
+    unless another applier applies them too (shared ownership: the field stays, owned by the others)."""
     if not isinstance(obj, dict) or not isinstance(previous, dict):
         return obj
     out = dict(obj)
+    others = [o for o in others or [] if isinstance(o, dict)]
     for k, v in previous.items():
         if not isinstance(current, dict) or k not in current:
-            out.pop(k, None)
+            if not any(k in o for o in others):
+                out.pop(k, None)
         elif isinstance(v, dict):
-            out[k] = _unown(out.get(k), v, current[k])
+            out[k] = _unown(out.get(k), v, current[k], [o.get(k) for o in others])
     return out
 
 
@@ -199,7 +208,7 @@ def matches(labels: dict[str, str], selector: str | None) -> bool:
 @dataclass
 class ApiServer:
     name: str
-    resources: list[Resource] = field(default_factory=lambda: [*CORE, MODEL_DEPLOYMENTS])
+    resources: list[Resource] = field(default_factory=lambda: [*CORE, MODEL_DEPLOYMENTS, CLUSTER_ANALYSIS_TEMPLATES])
     objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
     applied: dict[tuple[Key, str], Any] = field(default_factory=dict)  # (object, manager) -> last applied
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, content type)
@@ -565,6 +574,8 @@ class ApiServer:
                 return web.json_response(await self._create(res, namespace, await request.json()), status=201)
             raise ApiError(405, "MethodNotAllowed", request.method)
         key = (res.plural, namespace, name)
+        if request.method == "POST" and res.plural == "pods" and sub == "eviction":
+            return web.json_response(await self._evict(key), status=201)
         if request.method == "GET":
             if key not in self.objects:
                 raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found')
@@ -578,6 +589,17 @@ class ApiServer:
         if request.method == "PATCH":
             return web.json_response(await self._patch(request, res, key, sub))
         raise ApiError(405, "MethodNotAllowed", request.method)
+
+    async def _evict(self, key: Key) -> dict[str, Any]:
+        """POST pods/{name}/eviction: delete the pod unless its disruption budget refuses (`eviction.py`)."""
+        pod = self.objects.get(key)
+        if pod is None:
+            raise ApiError(404, "NotFound", f'pods "{key[2]}" not found')
+        refused = eviction.refusal(self.objects, pod)
+        if refused is not None:
+            raise ApiError(*refused)
+        await self._delete(self.resource("pods"), key)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     async def _patch(self, request: web.Request, res: Resource, key: Key, sub: str) -> dict[str, Any]:
         ctype = request.content_type
@@ -600,8 +622,10 @@ class ApiServer:
                 created.setdefault("metadata", {})["managedFields"] = [entry]
                 return await self._create(res, key[1], created)
 
+            others = [b for (k, m), b in self.applied.items() if k == key and m != manager]
+
             def apply(obj: dict[str, Any]) -> dict[str, Any]:
-                out: dict[str, Any] = merge(_unown(obj, previous, body), body)
+                out: dict[str, Any] = merge(_unown(obj, previous, body, others), body)
                 fields = [f for f in out["metadata"].get("managedFields") or [] if f.get("manager") != manager]
                 out["metadata"]["managedFields"] = [*fields, entry]
                 return out
