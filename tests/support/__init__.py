@@ -12,6 +12,8 @@ path: `pythonpath` in pyproject.toml). conftest.py files keep only fixtures.
     celcost         the CRD's CEL rules' estimated cost, as the API server estimates it
     sim_objects     Kubernetes objects for the simulator's clusters
     sim_invariants  what must hold over a simulated run
+    hookkit         the hooks tests' spec and rollout on the simulator
+    receiver        a webhook receiver on loopback that records what it is sent and answers as told
 
 The stand-ins the benchmarks need too (the API server, its controllers, a Prometheus, the operator
 process, the engine's world) live in the package, under `bellwether.sim`.

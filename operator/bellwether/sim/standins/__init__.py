@@ -3,6 +3,7 @@ server with the controllers of its control plane, and Prometheus' query API. The
 the scale benchmark run the real `bellwether run` against them; nothing in the operator imports them.
 
     apiserver    the Kubernetes API on aiohttp: discovery, list/watch, apply, finalizers, garbage collection, faults
+    eviction     the Eviction API's PodDisruptionBudget checks, as the API server makes them
     controllers  Deployment, ReplicaSet and EndpointSlice controllers, scheduler and kubelets, as upstream's
     kubelet      runs the controllers against some stand-ins, and reads which pods back a Service
     clock        the wall clock the stand-ins share, in Kubernetes' timestamp form
