@@ -555,25 +555,31 @@ class ApiServer:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if not res.namespaced and namespace is not None:
             raise ApiError(404, "NotFound", f"{res.plural} is cluster-scoped")
-        name = rest[1] if len(rest) > 1 else None
-        sub = rest[2] if len(rest) > 2 else ""
-        if name is None:
-            if request.method == "GET":
-                if request.query.get("watch") in ("true", "1"):
-                    return await self._watch(request, res, namespace)
-                items = self._select(res, namespace, request.query.get("labelSelector"))
-                return web.json_response(
-                    {
-                        "kind": f"{res.kind}List",
-                        "apiVersion": res.api_version,
-                        "metadata": {"resourceVersion": str(self._last_rv)},
-                        "items": items,
-                    }
-                )
-            if request.method == "POST":
-                return web.json_response(await self._create(res, namespace, await request.json()), status=201)
-            raise ApiError(405, "MethodNotAllowed", request.method)
-        key = (res.plural, namespace, name)
+        if len(rest) == 1:
+            return await self._collection(request, res, namespace)
+        return await self._object(request, res, (res.plural, namespace, rest[1]), rest[2] if len(rest) > 2 else "")
+
+    async def _collection(self, request: web.Request, res: Resource, namespace: str | None) -> web.StreamResponse:
+        """GET (list or watch) and POST on a collection."""
+        if request.method == "GET":
+            if request.query.get("watch") in ("true", "1"):
+                return await self._watch(request, res, namespace)
+            items = self._select(res, namespace, request.query.get("labelSelector"))
+            return web.json_response(
+                {
+                    "kind": f"{res.kind}List",
+                    "apiVersion": res.api_version,
+                    "metadata": {"resourceVersion": str(self._last_rv)},
+                    "items": items,
+                }
+            )
+        if request.method == "POST":
+            return web.json_response(await self._create(res, namespace, await request.json()), status=201)
+        raise ApiError(405, "MethodNotAllowed", request.method)
+
+    async def _object(self, request: web.Request, res: Resource, key: Key, sub: str) -> web.StreamResponse:
+        """GET, DELETE, PATCH on one object (or a subresource of it), and a pod's eviction."""
+        name = key[2]
         if request.method == "POST" and res.plural == "pods" and sub == "eviction":
             return web.json_response(await self._evict(key), status=201)
         if request.method == "GET":

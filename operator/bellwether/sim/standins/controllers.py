@@ -87,6 +87,45 @@ class GpuPool:
 # -- small helpers ----------------------------------------------------------------------------------------
 
 
+def _with_conditions(
+    conditions: dict[str, dict[str, Any]], updates: list[tuple[str, str, str, str]], now: str
+) -> dict[str, dict[str, Any]]:
+    """A Deployment's conditions by type after `updates` (type, status, reason, message): an unchanged
+    condition keeps its times, except that progress refreshes its lastUpdateTime (SetDeploymentCondition)."""
+    for kind, value, reason, message in updates:
+        current = conditions.get(kind)
+        same = current is not None and current.get("status") == value and current.get("reason") == reason
+        if same and reason != "ReplicaSetUpdated":  # only progress refreshes an unchanged condition
+            continue
+        since = current["lastTransitionTime"] if current and current.get("status") == value else now
+        conditions[kind] = {
+            "type": kind,
+            "status": value,
+            "reason": reason,
+            "message": message,
+            "lastUpdateTime": now,
+            "lastTransitionTime": since,
+        }
+    return conditions
+
+
+def _endpoint(pod: dict[str, Any]) -> dict[str, Any]:
+    """A pod as an EndpointSlice endpoint, its conditions as `podToEndpoint` sets them."""
+    serving = is_ready(pod)
+    terminating = bool(pod["metadata"].get("deletionTimestamp"))
+    return {
+        "addresses": [pod["status"]["podIP"]],
+        "conditions": {"ready": serving and not terminating, "serving": serving, "terminating": terminating},
+        "nodeName": pod["spec"].get("nodeName"),
+        "targetRef": {
+            "kind": "Pod",
+            "namespace": pod["metadata"]["namespace"],
+            "name": pod["metadata"]["name"],
+            "uid": pod["metadata"]["uid"],
+        },
+    }
+
+
 def int_or_percent(value: Any, total: int, round_up: bool) -> int:
     """intstr.GetScaledValueFromIntOrPercent."""
     if isinstance(value, str) and value.endswith("%"):
@@ -601,22 +640,7 @@ class ControlPlane:
             updates.append(
                 ("Progressing", "False", "ProgressDeadlineExceeded", f'ReplicaSet "{name}" has timed out progressing.')
             )
-        now = now_text()
-        for kind, value, reason, message in updates:
-            current = conditions.get(kind)
-            same = current is not None and current.get("status") == value and current.get("reason") == reason
-            if same and reason != "ReplicaSetUpdated":  # only progress refreshes an unchanged condition
-                continue
-            since = current["lastTransitionTime"] if current and current.get("status") == value else now
-            conditions[kind] = {
-                "type": kind,
-                "status": value,
-                "reason": reason,
-                "message": message,
-                "lastUpdateTime": now,
-                "lastTransitionTime": since,
-            }
-        status["conditions"] = list(conditions.values())
+        status["conditions"] = list(_with_conditions(conditions, updates, now_text()).values())
         if status != old:
             meta = dep["metadata"]
             await self.server.patch("deployments", meta["namespace"], meta["name"], {"status": status})
@@ -869,27 +893,7 @@ class ControlPlane:
             and not terminal(p)
             and (p.get("status") or {}).get("podIP")
         ]
-        endpoints = []
-        for pod in sorted(chosen, key=lambda p: p["metadata"]["name"]):
-            serving = is_ready(pod)
-            terminating = bool(pod["metadata"].get("deletionTimestamp"))
-            endpoints.append(
-                {
-                    "addresses": [pod["status"]["podIP"]],
-                    "conditions": {
-                        "ready": serving and not terminating,
-                        "serving": serving,
-                        "terminating": terminating,
-                    },
-                    "nodeName": pod["spec"].get("nodeName"),
-                    "targetRef": {
-                        "kind": "Pod",
-                        "namespace": ns,
-                        "name": pod["metadata"]["name"],
-                        "uid": pod["metadata"]["uid"],
-                    },
-                }
-            )
+        endpoints = [_endpoint(pod) for pod in sorted(chosen, key=lambda p: p["metadata"]["name"])]
         ports = [self._port(p, chosen) for p in (svc.get("spec") or {}).get("ports") or []]
         labels = {**(meta.get("labels") or {}), SERVICE_NAME: name, MANAGED_BY: SLICE_CONTROLLER}
         body = {"addressType": "IPv4", "endpoints": endpoints, "ports": ports}
