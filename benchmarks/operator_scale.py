@@ -52,15 +52,12 @@ import aiohttp
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "operator"))
-
-from apiserver import CORE, MODEL_DEPLOYMENTS, ApiServer
-from harness import OperatorProcess
-from promstandin import PrometheusStandIn
-
 from bellwether.api import parse_spec, revision_of, template_of
 from bellwether.api.crd import crd
 from bellwether.cli.run import tune_gc
+from bellwether.sim.standins.apiserver import CORE, MODEL_DEPLOYMENTS, ApiServer
+from bellwether.sim.standins.process import OperatorProcess
+from bellwether.sim.standins.prometheus import PrometheusStandIn
 from scale_world import EventKubelet, ScaleApiServer
 
 NAMESPACE = "bench"

@@ -1,7 +1,7 @@
 """The world of `operator_scale.py`: API server stand-ins that stay cheap with thousands of objects, and
 a kubelet stand-in that reacts to changes instead of polling.
 
-The stand-in of the operator tests (`tests/operator/apiserver.py`) scans every object on each LIST and
+The stand-in of the operator tests (`bellwether.sim.standins.apiserver`) scans every object on each LIST and
 keeps every version of every object for watches; with 3,000 ModelDeployments that would make the
 stand-in, not the operator, the thing being measured. Here LISTs go through a label index, and only
 kinds someone watches are kept for watches. The HTTP protocol the operator sees is the same.
@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "operator"))
-
-from apiserver import ApiServer, Key, Resource, matches
+from bellwether.sim.standins.apiserver import ApiServer, Key, Resource, matches
 
 LabelKey = tuple[str, str | None, str, str]  # (plural, namespace, label, value)
 

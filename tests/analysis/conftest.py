@@ -1,13 +1,13 @@
-"""The live Prometheus fixtures: the fleet's exporter and a Prometheus scraping it (see promserver)."""
+"""The live Prometheus fixtures: the fleet's exporter and a Prometheus scraping it (see `support.promserver`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from promserver import Prometheus, start_prometheus
 
 from bellwether.sim.exporter import FleetExporter
+from support.promserver import Prometheus, start_prometheus
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from promserver import Prometheus, start_prometheus
 
 from bellwether.analysis.measure import measure, measure_per_interval
 from bellwether.analysis.presets import PRESETS
@@ -29,6 +28,7 @@ from bellwether.api import Measurement, ModelDeploymentSpec, parse
 from bellwether.rollout.types import AnalysisRequest
 from bellwether.sim.exporter import FleetExporter
 from bellwether.sim.fleet import Behaviour
+from support.promserver import Prometheus, start_prometheus
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vllm-single-region.yaml"
 INTERVAL = 5.0

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from promserver import Prometheus, backfilled
 
 from bellwether.analysis.measure import measure
 from bellwether.analysis.prometheus import PrometheusSource
@@ -28,6 +27,7 @@ from bellwether.api.spec import Metric
 from bellwether.rollout.types import AnalysisRequest
 from bellwether.sim.exporter import VLLM_BUCKETS, FleetExporter
 from bellwether.sim.fleet import Behaviour
+from support.promserver import Prometheus, backfilled
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "vllm-single-region.yaml"
 STABLE, CANARY = "5d1e88f0aa", "7c9f2a1bbb"

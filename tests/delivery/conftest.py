@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chartkit import VALUES, Helm, Rendered, helm_binary, render
+
+from support.chartkit import VALUES, Helm, Rendered, helm_binary, render
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ engine itself are fed through the same script at the end.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
@@ -20,13 +19,12 @@ import pytest
 from bellwether.api import ModelDeploymentStatus, dump
 from bellwether.api.status import Phase
 from bellwether.rollout.types import ManualCommand
+from bellwether.sim.engine_world import World
+from support.engine import make_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = (ROOT / "deploy" / "argocd" / "health.lua").read_text()
 RUNTIMES: dict[str, Callable[[], Any]] = {"lua5.1": lupa.lua51.LuaRuntime, "lua-newest": lupa.LuaRuntime}
-
-sys.path.insert(0, str(ROOT / "tests" / "unit" / "rollout"))
-from world import World, make_spec  # noqa: E402
 
 
 def health(obj: dict[str, Any], runtime: str = "lua5.1") -> tuple[str, str]:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from chartkit import CHART, FULLNAME, RELEASE_NAMESPACE, Helm, render
+
+from support.chartkit import CHART, FULLNAME, RELEASE_NAMESPACE, Helm, render
 
 RULES = CHART / "files" / "prometheus-rules.yaml"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"

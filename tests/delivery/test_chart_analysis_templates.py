@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
-from chartkit import ROOT, VALUES, Rendered
 from test_chart_rbac import ALL, grants
 from test_chart_render import without_chart_metadata
+
+from support.chartkit import ROOT, VALUES, Rendered
 
 TEMPLATE_CRD = ROOT / "crds" / "clusteranalysistemplates.bellwether.dev.yaml"
 

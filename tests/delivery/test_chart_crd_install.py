@@ -1,7 +1,7 @@
 """`helm install` works whether or not the ModelDeployment CRD already exists.
 
 The real helm runs `helm install --dry-run=server` against the API server stand-in of the operator tests
-(tests/operator/apiserver.py): Helm's `lookup` is answered by it, and Helm runs the checks of a real
+(`bellwether.sim.standins.apiserver`): Helm's `lookup` is answered by it, and Helm runs the checks of a real
 install against it before it would write anything, the ownership check that refused a CRD applied with
 kubectl first ("invalid ownership metadata") included. A chart without the lookup guard fails here
 exactly as it failed on a real cluster, so passing means something.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
-from chartkit import CHART, FULLNAME, RELEASE, RELEASE_NAMESPACE, ROOT, Helm, Install, crd_from_crds_directory
 
-sys.path.insert(0, str(ROOT / "tests" / "operator"))  # the operator tests' API server stand-in
-from apiserver import CORE, ApiServer, Resource
+from bellwether.sim.standins.apiserver import CORE, ApiServer, Resource
+from support.chartkit import CHART, FULLNAME, RELEASE, RELEASE_NAMESPACE, ROOT, Helm, Install, crd_from_crds_directory
 
 CRD_NAME = "modeldeployments.bellwether.dev"
 TEMPLATE_CRD_NAME = "clusteranalysistemplates.bellwether.dev"  # decided on its own: absent here, so installed

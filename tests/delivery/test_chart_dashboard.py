@@ -14,10 +14,10 @@ from typing import Any
 import kubernetes_validate
 import promql_parser
 import yaml
-from chartkit import CHART, FULLNAME, RELEASE_NAMESPACE, Helm, render
 from prometheus_client import REGISTRY
 
 import bellwether.handlers.metrics  # noqa: F401  (registers the operator's metrics)
+from support.chartkit import CHART, FULLNAME, RELEASE_NAMESPACE, Helm, render
 
 DASHBOARD = CHART / "files" / "grafana-dashboard.json"
 RULES = CHART / "files" / "prometheus-rules.yaml"

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from chartkit import VALUES, Rendered
+
+from support.chartkit import VALUES, Rendered
 
 ALLOWED_VOLUMES = {
     "configMap",

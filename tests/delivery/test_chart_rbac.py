@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chartkit import CHART, RELEASE_NAMESPACE, VALUES, Helm, Rendered, render
 
 from bellwether.clusters import chart
 from bellwether.clusters.permissions import RULES
+from support.chartkit import CHART, RELEASE_NAMESPACE, VALUES, Helm, Rendered, render
 
 Grant = tuple[str, str, str, str]
 ALL = "*"

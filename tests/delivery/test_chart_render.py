@@ -10,19 +10,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from chartkit import (
-    CHART,
-    FULLNAME,
-    RELEASE_NAMESPACE,
-    ROOT,
-    VALUES,
-    Helm,
-    Rendered,
-    crd_from_crds_directory,
-)
 
 from bellwether.cli.main import build_parser
 from bellwether.cli.run import installation_receivers
+from support.chartkit import CHART, FULLNAME, RELEASE_NAMESPACE, ROOT, VALUES, Helm, Rendered, crd_from_crds_directory
 
 K8S_VERSION = kubernetes_validate.latest_version()
 # Kinds kubernetes_validate has no schema for: checked structurally below.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +19,6 @@ from bellwether.cli.main import build_parser, main
 from bellwether.clusters.permissions import RULES
 from bellwether.rollout.notices import NOTIFICATION_SCHEMA, document, notices, slack
 from bellwether.rollout.types import Event
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -13,7 +13,8 @@ import shlex
 from dataclasses import dataclass
 
 import yaml
-from chartkit import CHART, ROOT
+
+from support.chartkit import CHART, ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"

@@ -28,6 +28,7 @@ from bellwether.api import parse_spec, revision_of, template_of
 from bellwether.api.crd import crd
 from bellwether.clusters import ApiError, KubeClient
 from bellwether.clusters.config import home_endpoint
+from support.specs import manifest, spec_doc
 
 KUBECONFIG = os.environ.get("BELLWETHER_E2E_KUBECONFIG")
 pytestmark = [
@@ -42,23 +43,20 @@ GONE_WITHIN = 300.0  # seconds for a namespace to go: pods get their termination
 
 
 def model_deployment(namespace: str, version: str, steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": "bellwether.dev/v1alpha1",
-        "kind": "ModelDeployment",
-        "metadata": {"name": NAME, "namespace": namespace},
-        "spec": {
-            "model": {"name": "echo", "version": version, "uri": f"file:///models/echo/{version}"},
-            "runtime": {
-                "image": IMAGE,
-                "args": ["netexec", "--http-port=8000"],
-                "readinessPath": "/",
-                "warmupSeconds": 0,
-                "resources": {"cpu": "50m", "memory": "64Mi"},
-            },
-            "regions": [{"name": "local", "replicas": 2}],
-            "rollout": {"steps": steps or [{"setWeight": 50}, {"pause": {"duration": "5s"}}], "bakeTime": "5s"},
+    """An HTTP echo server, no GPU, in the one region the test cluster is."""
+    spec = spec_doc(
+        {"local": 2},
+        model={"name": "echo", "version": version, "uri": f"file:///models/echo/{version}"},
+        runtime={
+            "image": IMAGE,
+            "args": ["netexec", "--http-port=8000"],
+            "readinessPath": "/",
+            "warmupSeconds": 0,
+            "resources": {"cpu": "50m", "memory": "64Mi"},
         },
-    }
+        rollout={"steps": steps or [{"setWeight": 50}, {"pause": {"duration": "5s"}}], "bakeTime": "5s"},
+    )
+    return manifest(spec, NAME, namespace)
 
 
 async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 300, what: str = "") -> Any:

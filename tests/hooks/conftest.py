@@ -1,15 +1,11 @@
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from receiver import WebhookServer
+from support.receiver import WebhookServer
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from hookkit import roll_out, small_spec
-from receiver import Answer, WebhookServer
 
 from bellwether.cycle import EvaluateGates
 from bellwether.hooks import webhook_gates
@@ -16,6 +14,8 @@ from bellwether.hooks.secrets import from_secrets
 from bellwether.sim.play import start
 from bellwether.sim.runner import Runner
 from bellwether.sim.scenarios import CATALOG
+from support.hookkit import roll_out, small_spec
+from support.receiver import Answer, WebhookServer
 
 GATE_TOKEN = "Bearer gate-7c1d-secret"
 

@@ -11,8 +11,6 @@ from typing import Any
 import aiohttp
 import jsonschema
 import pytest
-from hookkit import roll_out, small_spec
-from receiver import Answer, WebhookServer, eventually
 
 from bellwether.hooks import Notifier
 from bellwether.hooks.secrets import from_secrets
@@ -20,6 +18,8 @@ from bellwether.rollout.notices import NOTIFICATION_SCHEMA, notices
 from bellwether.rollout.types import Event
 from bellwether.sim.play import play, start
 from bellwether.sim.scenarios import CATALOG
+from support.hookkit import roll_out, small_spec
+from support.receiver import Answer, WebhookServer, eventually
 
 TOKEN_URL_PATH = "/services/T0001/B0001/Xy7SecretTokenInThePath"
 AUTH = "Bearer tok-1f2e3d-do-not-log"

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import yaml
-from hookkit import DEMO
-from receiver import Answer, WebhookServer
+
+from support.hookkit import DEMO
+from support.receiver import Answer, WebhookServer
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = [{"setWeight": 50}, {"analysis": {"duration": "1m"}}]

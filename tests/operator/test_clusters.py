@@ -9,38 +9,22 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-from apiserver import ApiServer
-from conftest import NAMESPACE, kubeconfig_secret, secret
 
-from bellwether.api import parse_spec, revision_of, template_of
+from bellwether.api import revision_of, template_of
 from bellwether.api.spec import ModelDeploymentSpec
 from bellwether.clusters import ApiError, ClusterConfigError, Clusters, RouteNotInstalled, apply_region, observe_region
 from bellwether.clusters.region import RESYNC_SECONDS, resync_slot
 from bellwether.render import objects_for_region
 from bellwether.render.names import owner_selector
 from bellwether.rollout.types import RegionObservation, RegionPlan, RevisionPlan
+from bellwether.sim.standins.apiserver import ApiServer
+from support.operator_world import kubeconfig_secret, secret
+from support.specs import NAMESPACE, spec
 
 
 def make_spec(router: str = "replicas", version: str = "v1") -> ModelDeploymentSpec:
-    traffic: dict[str, object] = {"router": router}
-    if router == "gatewayAPI":
-        traffic["gatewayAPI"] = {"parentRefs": [{"name": "inference"}]}
-    return parse_spec(
-        {
-            "model": {"name": "llama", "version": version, "uri": f"s3://m/{version}"},
-            "runtime": {"image": "vllm/vllm-openai:v0.11.0", "resources": {"gpu": {"count": 1}}},
-            "regions": [
-                {"name": "us-east", "replicas": 2},
-                {
-                    "name": "eu-west",
-                    "replicas": 2,
-                    "cluster": {"kubeconfigSecret": {"name": "eu-west-kubeconfig", "key": "kubeconfig"}},
-                },
-            ],
-            "traffic": traffic,
-            "rollout": {"steps": [{"setWeight": 50}]},
-        }
-    )
+    rollout = {"steps": [{"setWeight": 50}]}
+    return spec(version=version, uri=f"s3://m/{version}", router=router, gateway="inference", rollout=rollout)
 
 
 def plan_for(region: str, *revs: tuple[ModelDeploymentSpec, str, int, int]) -> RegionPlan:

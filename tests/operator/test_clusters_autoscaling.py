@@ -16,8 +16,6 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from apiserver import CORE, HPAS, ApiServer
-from conftest import NAMESPACE
 
 from bellwether.api import parse_spec, revision_of, template_of
 from bellwether.api.spec import ModelDeploymentSpec
@@ -25,6 +23,8 @@ from bellwether.clusters import Clusters, KubeClient, apply_region, observe_regi
 from bellwether.render import objects_for_region
 from bellwether.render.autoscaler import REPLICAS_MANAGER, replica_claims
 from bellwether.rollout.types import RegionObservation, RegionPlan, RevisionPlan
+from bellwether.sim.standins.apiserver import CORE, HPAS, ApiServer
+from support.specs import NAMESPACE
 
 REGION = "us-east"
 

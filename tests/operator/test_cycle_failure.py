@@ -12,13 +12,14 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from apiserver import ApiServer
-from conftest import NAME, NAMESPACE, model_deployment
 
 from bellwether import rollout
 from bellwether.api.crd import crd
 from bellwether.clusters import Clusters
 from bellwether.handlers.reconcile import Context, reconcile
+from bellwether.sim.standins.apiserver import ApiServer
+from support.operator_world import model_deployment
+from support.specs import NAME, NAMESPACE
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ async def test_an_exception_in_a_cycle_becomes_degraded_and_an_event(
 async def test_a_status_refused_for_its_size_is_replaced_by_a_condition_saying_so(
     home: ApiServer, ctx: Context
 ) -> None:
-    from apiserver import Fault
+    from bellwether.sim.standins.apiserver import Fault
 
     md = model_deployment("http://127.0.0.1:9", "v1")
     md["spec"]["regions"] = md["spec"]["regions"][:1]

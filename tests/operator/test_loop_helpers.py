@@ -51,7 +51,7 @@ def test_the_command_annotation_is_read_only_when_well_formed(annotation: str, e
 def test_the_status_patch_turns_the_old_status_into_the_new_one(old: dict, new: dict, patch: dict | None) -> None:  # type: ignore[type-arg]
     assert merge_patch(old, new) == patch
     if patch is not None:
-        from apiserver import merge
+        from bellwether.sim.standins.apiserver import merge
 
         assert merge(old, patch) == new  # applying it as the API server does gives exactly the new status
 

@@ -11,8 +11,9 @@ import asyncio
 import copy
 from typing import Any
 
-from conftest import NAME, NAMESPACE, World, model_deployment, revision
-from harness import eventually
+from support.operator_world import World, model_deployment
+from support.specs import NAME, NAMESPACE, revision
+from support.waiting import eventually
 
 METRIC = {
     "type": "Pods",

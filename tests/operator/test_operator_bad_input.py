@@ -7,8 +7,9 @@ import asyncio
 import copy
 from typing import Any
 
-from conftest import NAME, NAMESPACE, World, kubeconfig_secret, model_deployment, revision, secret
-from harness import eventually
+from support.operator_world import World, kubeconfig_secret, model_deployment, secret
+from support.specs import NAME, NAMESPACE, revision
+from support.waiting import eventually
 
 
 def degraded_message(world: World) -> str:

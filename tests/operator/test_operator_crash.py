@@ -31,13 +31,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apiserver import ApiServer
-from conftest import NAMESPACE, kubeconfig_secret, model_deployment, revision
-from harness import Kubelet, OperatorProcess, eventually
-from invariants import check_capacity, check_status_history
-from promstandin import PrometheusStandIn, labels_in
 
 from bellwether.api.crd import crd
+from bellwether.sim.standins.apiserver import ApiServer
+from bellwether.sim.standins.kubelet import Kubelet
+from bellwether.sim.standins.process import OperatorProcess
+from bellwether.sim.standins.prometheus import PrometheusStandIn, labels_in
+from support.invariants import check_capacity, check_status_history
+from support.operator_world import kubeconfig_secret, model_deployment
+from support.specs import NAMESPACE, revision
+from support.waiting import eventually
 
 RUNS = int(os.environ.get("BELLWETHER_CRASH_RUNS", "1"))
 FIRST_SEED = int(os.environ.get("BELLWETHER_CRASH_SEED", "8"))

@@ -8,11 +8,12 @@ import copy
 import json
 
 import aiohttp
-from apiserver import ApiServer
-from conftest import NAME, NAMESPACE, World, model_deployment, revision
-from harness import eventually
 
 from bellwether.rollout.commands import COMMAND_ANNOTATION
+from bellwether.sim.standins.apiserver import ApiServer
+from support.operator_world import World, model_deployment
+from support.specs import NAME, NAMESPACE, revision
+from support.waiting import eventually
 
 PAUSED = {"waves": [["us-east", "eu-west"]], "steps": [{"setWeight": 50}, {"pause": {}}], "bakeTime": "1s"}
 

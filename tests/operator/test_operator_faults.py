@@ -18,13 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from apiserver import Fault
-from conftest import NAME, NAMESPACE, World, model_deployment, revision
-from harness import OperatorProcess, backends, eventually
-from invariants import check_capacity, check_status_history, statuses
 
 from bellwether.clusters import Clusters
 from bellwether.handlers.reconcile import Context, reconcile
+from bellwether.sim.standins.apiserver import Fault
+from bellwether.sim.standins.kubelet import backends
+from bellwether.sim.standins.process import OperatorProcess
+from support.invariants import check_capacity, check_status_history, statuses
+from support.operator_world import World, model_deployment
+from support.specs import NAME, NAMESPACE, revision
+from support.waiting import eventually
 
 REPLICAS = 2
 QUICK = {  # one wave of both clusters, a short analysis, a short bake

@@ -18,14 +18,15 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from apiserver import ApiServer, Fault
-from conftest import NAME, NAMESPACE, World, kubeconfig_secret, model_deployment, revision
-from harness import eventually
 from kopf._cogs.structs.references import match_namespace  # private: only to check that our copy agrees
 
 from bellwether.clusters import Clusters
 from bellwether.handlers import operator
 from bellwether.handlers.reconcile import Context
+from bellwether.sim.standins.apiserver import ApiServer, Fault
+from support.operator_world import World, kubeconfig_secret, model_deployment
+from support.specs import NAME, NAMESPACE, revision
+from support.waiting import eventually
 
 FINALIZER = "bellwether.dev/cleanup"
 PROMPTLY = 15.0  # seconds: a deletion the operator can see is finished well within this

@@ -12,13 +12,14 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from apiserver import CORE, ApiServer, Resource
-from conftest import NAMESPACE, secret
 
 from bellwether.api import parse_spec
 from bellwether.clusters import Clusters
 from bellwether.handlers.reconcile import Context, gate_port
 from bellwether.rollout.types import GateRequest
+from bellwether.sim.standins.apiserver import CORE, ApiServer, Resource
+from support.operator_world import secret
+from support.specs import NAMESPACE
 
 JOBS = Resource("batch", "v1", "jobs", "Job", status=True)
 NOW = datetime(2026, 12, 2, tzinfo=UTC)

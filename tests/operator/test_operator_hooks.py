@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import NAME, NAMESPACE, World, model_deployment, revision, secret
-from harness import eventually
+
+from support.operator_world import World, model_deployment, secret
+from support.specs import NAME, NAMESPACE, revision
+from support.waiting import eventually
 
 TOKEN_PATH = "/hooks/T0KEN-in-the-url-9f8e7d"
 

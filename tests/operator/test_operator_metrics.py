@@ -14,17 +14,18 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from apiserver import ApiServer
-from conftest import NAME, NAMESPACE, model_deployment
-from harness import Kubelet
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from promstandin import PrometheusStandIn, labels_in
 
 from bellwether.api.crd import crd
 from bellwether.clusters import Clusters
 from bellwether.handlers import metrics
 from bellwether.handlers.reconcile import Context, cleanup, reconcile
+from bellwether.sim.standins.apiserver import ApiServer
+from bellwether.sim.standins.kubelet import Kubelet
+from bellwether.sim.standins.prometheus import PrometheusStandIn, labels_in
+from support.operator_world import model_deployment
+from support.specs import NAME, NAMESPACE
 
 PHASES = {"Pending", "Progressing", "Paused", "Healthy", "Degraded", "RolledBack"}
 

@@ -13,10 +13,11 @@ import subprocess
 import sys
 
 import aiohttp
-from conftest import GPU_PRODUCT, NAME, NAMESPACE, World, model_deployment, revision
-from harness import eventually
 
 from bellwether.api import ModelDeploymentStatus
+from support.operator_world import World, model_deployment
+from support.specs import GPU_PRODUCT, NAME, NAMESPACE, revision
+from support.waiting import eventually
 
 
 async def fetch(url: str) -> str:

@@ -22,13 +22,16 @@ import aiohttp
 import pytest
 import yaml
 from aiohttp import web
-from apiserver import CORE, HTTPROUTES, MODEL_DEPLOYMENTS, ApiServer
-from conftest import NAMESPACE, model_deployment, revision, secret
-from harness import Kubelet, OperatorProcess, eventually
-from promstandin import PrometheusStandIn, labels_in
 
 from bellwether.api import SpecError, parse_spec
 from bellwether.api.crd import crd
+from bellwether.sim.standins.apiserver import CORE, HTTPROUTES, MODEL_DEPLOYMENTS, ApiServer
+from bellwether.sim.standins.kubelet import Kubelet
+from bellwether.sim.standins.process import OperatorProcess
+from bellwether.sim.standins.prometheus import PrometheusStandIn, labels_in
+from support.operator_world import model_deployment, secret
+from support.specs import NAMESPACE, revision
+from support.waiting import eventually
 
 KUBECONFIG_TOKEN = "kubeconfig-token-3f9c1e7a5b2d4c6e8f0a1b3c5d7e9f21"
 PROMETHEUS_TOKEN = "prometheus-token-8e2a4c6e0b1d3f5a7c9e1b3d5f7a9c04"

@@ -7,8 +7,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from conftest import NAMESPACE, World, model_deployment, revision
-from harness import eventually
+from support.operator_world import World, model_deployment
+from support.specs import NAMESPACE, revision
+from support.waiting import eventually
 
 
 def naming_a_template(prometheus: str, version: str) -> tuple[dict[str, Any], dict[str, Any]]:

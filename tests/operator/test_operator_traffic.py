@@ -18,11 +18,14 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from apiserver import ApiServer
-from conftest import NAME, NAMESPACE, World, model_deployment, revision
-from controllers import GpuPool, is_ready
-from harness import Backend, backends, eventually
-from invariants import check_capacity, endpoint_timeline, pod_events
+
+from bellwether.sim.standins.apiserver import ApiServer
+from bellwether.sim.standins.controllers import GpuPool, is_ready
+from bellwether.sim.standins.kubelet import Backend, backends
+from support.invariants import check_capacity, endpoint_timeline, pod_events
+from support.operator_world import World, model_deployment
+from support.specs import NAME, NAMESPACE, revision, two_regions
+from support.waiting import eventually
 
 INTERVAL = 0.3  # the operator fixture's --interval
 CYCLES = 2  # "within a cycle or two" of a decision
@@ -44,10 +47,7 @@ def rollout(steps: list[dict[str, Any]], waves: list[list[str]] | None = None, *
 
 
 def spec(world: World, version: str, plan: dict[str, Any], replicas: int = 2) -> dict[str, Any]:
-    md = model_deployment(world.prometheus.url, version, rollout=copy.deepcopy(plan))
-    for r in md["spec"]["regions"]:
-        r["replicas"] = replicas
-    return md
+    return model_deployment(world.prometheus.url, version, rollout=copy.deepcopy(plan), regions=two_regions(replicas))
 
 
 def serving(server: ApiServer, region: str) -> list[Backend]:

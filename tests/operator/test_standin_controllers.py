@@ -1,5 +1,5 @@
-"""The control plane stand-in (`controllers.py`) does what the real controllers do with a Deployment:
-its own ReplicaSets and pods, rolling updates by strategy, scale-down order, the scheduler's GPU
+"""The control plane stand-in (`bellwether.sim.standins.controllers`) does what the real controllers do
+with a Deployment: its own ReplicaSets and pods, rolling updates by strategy, scale-down order, the scheduler's GPU
 arithmetic, EndpointSlices of ready pods, and foreground / background deletion.
 
 No operator here: the tests write Deployments and Services the way any client would.
@@ -15,9 +15,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from apiserver import CORE, ApiServer
-from controllers import HASH_LABEL, GpuPool, template_hash
-from harness import Backend, Kubelet, backends, eventually
+
+from bellwether.sim.standins.apiserver import CORE, ApiServer
+from bellwether.sim.standins.controllers import HASH_LABEL, GpuPool, template_hash
+from bellwether.sim.standins.kubelet import Backend, Kubelet, backends
+from support.waiting import eventually
 
 NS = "ml"
 

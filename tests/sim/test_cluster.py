@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sim_objects import H100, deployment, service
-
 from bellwether.api import ModelDeploymentSpec, template_of
 from bellwether.render import objects_for_region
 from bellwether.rollout.types import RegionPlan, RevisionPlan
 from bellwether.sim.clock import VirtualClock
 from bellwether.sim.cluster import Cluster, Node
 from bellwether.sim.world import Pool, World
+from support.sim_objects import H100, deployment, service
 
 
 def cluster(gpus_per_node: list[int], load: float = 120.0) -> tuple[VirtualClock, Cluster]:

@@ -12,12 +12,12 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sim_invariants import over_cap, replaced_pods, rollback_leaks, untrue_shares
 
 from bellwether.api import ModelDeploymentSpec, parse, revision_of, template_of
 from bellwether.sim.fleet import Behaviour
 from bellwether.sim.play import next_revision, settle, start
 from bellwether.sim.runner import Runner
+from support.sim_invariants import over_cap, replaced_pods, rollback_leaks, untrue_shares
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
 REGIONS = ("us-east", "eu-west", "ap-south")

@@ -5,12 +5,12 @@ interval, and a promotion that keeps the pods which served."""
 from __future__ import annotations
 
 import pytest
-from sim_invariants import cap, lost_served_pods, over_cap, replaced_pods, untrue_shares
 
 from bellwether.api import ModelDeploymentSpec
 from bellwether.sim.play import Outcome, next_revision, roll, start
 from bellwether.sim.runner import Runner
 from bellwether.sim.scenarios import CATALOG
+from support.sim_invariants import cap, lost_served_pods, over_cap, replaced_pods, untrue_shares
 
 SEED = 3
 _played: dict[str, tuple[Runner, Outcome]] = {}

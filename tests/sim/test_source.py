@@ -6,8 +6,6 @@ from __future__ import annotations
 import math
 import statistics
 
-from sim_objects import deployment, service
-
 from bellwether.analysis.source import Counts, Sample, Window
 from bellwether.api import ModelDeploymentSpec
 from bellwether.api.spec import Metric
@@ -15,6 +13,7 @@ from bellwether.sim.cluster import Cluster
 from bellwether.sim.fleet import Behaviour, Meanwhile
 from bellwether.sim.source import SimMetricSource
 from bellwether.sim.world import World
+from support.sim_objects import deployment, service
 
 P99 = Metric(name="p99", preset="vllm-e2e-latency-p99")
 ERRORS = Metric(name="errors", preset="vllm-error-rate")

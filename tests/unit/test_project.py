@@ -3,6 +3,7 @@ the CLI stays light, and CI runs every check the README promises."""
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -58,3 +59,42 @@ def test_ci_runs_every_check_and_the_readme_runs_ci() -> None:
     readme = (ROOT / "README.md").read_text().splitlines()
     commands = [line.split("#")[0].strip() for line in readme[2:6] if line and not line.startswith("```")]
     assert commands[1] == "bash .ci/run"
+
+
+def _imports(path: Path) -> set[str]:
+    """The top-level modules a file imports."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def _is_sys_path(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "path" and ast.unparse(node.value) == "sys"
+
+
+def _edits_sys_path(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Attribute) and node.attr in ("insert", "append", "extend") and _is_sys_path(node.value):
+            return True
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign) else []
+        )
+        if any(_is_sys_path(t) for t in targets):  # sys.path = [...], sys.path += [...]
+            return True
+    return False
+
+
+def test_tests_share_code_through_the_support_package_and_benchmarks_through_bellwether() -> None:
+    """Shared code is imported by name (tests/ is on pytest's path), never found by editing sys.path;
+    conftest.py files hold fixtures, not imports; the benchmarks run without the tests."""
+    tests = ROOT / "tests"
+    sources = sorted([*tests.rglob("*.py"), *(ROOT / "benchmarks").glob("*.py")])
+    assert [str(p.relative_to(ROOT)) for p in sources if _edits_sys_path(p)] == []
+    assert [str(p.relative_to(ROOT)) for p in sources if "conftest" in _imports(p)] == []
+    in_tests = {p.stem for p in tests.rglob("*.py")} | {"support"}
+    benchmarks = {p.name: _imports(p) & in_tests for p in (ROOT / "benchmarks").glob("*.py")}
+    assert benchmarks and all(not found for found in benchmarks.values()), benchmarks

@@ -10,4 +10,10 @@ operator's own engine, renderer and judge against them in virtual time.
     scenarios  named situations for `bellwether simulate`, tests and the benchmark
     play       run a scenario and report the outcome
     exporter   the fleet as real Prometheus metrics, for tests against a real Prometheus
+
+Two worlds serve the tests and the benchmarks, not `bellwether demo` or `simulate`:
+
+    engine_world  the engine alone, with pods that start after a delay (the engine's tests and benchmark)
+    standins      a Kubernetes API server, its controllers and Prometheus over HTTP, for the real
+                  `bellwether run` process (the operator tests and the scale benchmark)
 """

@@ -12,7 +12,6 @@ import copy
 from typing import Any
 
 import pytest
-from crdkit import admit, load_crd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_api_bad_specs import (
@@ -32,6 +31,7 @@ from test_api_bad_specs import (
 from bellwether.api import SpecError, parse
 from bellwether.cli.admission import admission
 from bellwether.cli.promql import query_problems
+from support.crdkit import admit, load_crd
 
 DURATIONS = ["5m", "1h30m", "500ms", "0s", "5 minutes", "", "1d", "9" * 40 + "s"]
 CHOICES: dict[str, list[Any]] = {

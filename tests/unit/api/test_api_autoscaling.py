@@ -7,10 +7,10 @@ import copy
 from typing import Any
 
 import pytest
-from crdkit import admit, load_crd
 from test_api_bad_specs import BASE, DELETE, edited, within
 
 from bellwether.api import SpecError, parse
+from support.crdkit import admit, load_crd
 
 REGION = "spec.regions[0]"
 AUTO = f"{REGION}.autoscaling"

@@ -8,9 +8,9 @@ import re
 from typing import Any
 
 import pytest
-from crdkit import admit, load_crd
 
 from bellwether.api import SpecError, parse, parse_spec
+from support.crdkit import admit, load_crd
 
 DELETE = object()
 URL_FROM = {"urlFrom": {"secretKeyRef": {"name": "hooks", "key": "url"}}}

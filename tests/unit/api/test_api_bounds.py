@@ -6,10 +6,10 @@ from __future__ import annotations
 import copy
 
 import pytest
-from crdkit import admit, load_crd
 from test_api_bad_specs import BASE, put
 
 from bellwether.api import SpecError, parse
+from support.crdkit import admit, load_crd
 
 CASES = [
     ("spec.analysis.interval", "0s", "at least 1s"),

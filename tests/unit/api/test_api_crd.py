@@ -7,8 +7,10 @@ from typing import Any
 import celpy
 import kubernetes_validate
 import pytest
-from celcost import STATIC_COST_LIMIT, STATIC_CRD_COST_LIMIT, estimated_cost, rule_costs
-from crdkit import (
+
+from bellwether.api.crd import crd, crd_yaml
+from support.celcost import STATIC_COST_LIMIT, STATIC_CRD_COST_LIMIT, estimated_cost, rule_costs
+from support.crdkit import (
     CRD_FILE,
     as_json_schema,
     nodes,
@@ -18,8 +20,6 @@ from crdkit import (
     schema_props_errors,
     unknown_fields,
 )
-
-from bellwether.api.crd import crd, crd_yaml
 
 COMBINATORS = ("anyOf", "oneOf", "allOf", "not")
 

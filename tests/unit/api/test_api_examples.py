@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import yaml
-from crdkit import ROOT, admit, load_crd
 
 from bellwether.api import ModelDeployment, parse, revision_of, template_of
 from bellwether.cli.main import main
+from support.crdkit import ROOT, admit, load_crd
 
 EXAMPLES = ROOT / "examples"
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from crdkit import ROOT, load_crd, nodes, object_schema
-
 from bellwether.api.reference import reference_markdown
+from support.crdkit import ROOT, load_crd, nodes, object_schema
 
 REFERENCE = ROOT / "docs" / "reference.md"
 

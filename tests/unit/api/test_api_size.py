@@ -9,12 +9,12 @@ import json
 from typing import Any
 
 import pytest
-from crdkit import admit, load_crd
 
 from bellwether.api import SpecError, dump, parse, parse_spec
 from bellwether.api.metrics import MAX_METRICS, MAX_QUERY_TEXT
 from bellwether.api.spec import MAX_REGIONS, MAX_RUNTIME_TEXT
 from bellwether.api.status import MAX_MEASUREMENTS, MAX_REASON
+from support.crdkit import admit, load_crd
 
 ETCD_OBJECT_LIMIT = 1_500_000
 ANNOTATIONS_LIMIT = 262_144

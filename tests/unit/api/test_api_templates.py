@@ -10,14 +10,14 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from celcost import STATIC_COST_LIMIT, rule_costs
-from crdkit import ROOT, admit, nodes, object_schema, program, schema_props_errors
 from test_api_bad_specs import BASE, DELETE, edited, put, within
 from test_api_crd import structural_problems
 
 from bellwether.api import SpecError, parse, revision_of, template_of
 from bellwether.api.crd import template_crd_yaml
 from bellwether.api.templates import TemplateProblem, merge, parse_template, resolve
+from support.celcost import STATIC_COST_LIMIT, rule_costs
+from support.crdkit import ROOT, admit, nodes, object_schema, program, schema_props_errors
 
 TEMPLATE_CRD_FILE = ROOT / "crds" / "clusteranalysistemplates.bellwether.dev.yaml"
 EXAMPLE = ROOT / "examples" / "analysis-templates.yaml"
@@ -145,7 +145,7 @@ REFERS: dict[str, Any] = {"spec.analysis.templates": [{"name": "chat-slo"}], "sp
 
 
 def test_a_modeldeployment_may_take_all_its_metrics_from_templates() -> None:
-    from crdkit import load_crd
+    from support.crdkit import load_crd
 
     doc = edited(REFERS)
     assert admit(load_crd(), doc) == []
@@ -179,7 +179,7 @@ def test_a_modeldeployment_may_take_all_its_metrics_from_templates() -> None:
 def test_models_and_crd_refuse_bad_references_at_the_same_field(
     case: str, edits: dict[str, Any], path: str, said: str
 ) -> None:
-    from crdkit import load_crd
+    from support.crdkit import load_crd
 
     doc = edited(edits)
     rejections = admit(load_crd(), doc)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,7 @@ from test_cli_check import StandIn, spec_doc
 
 from bellwether.cli.check import MARKS
 from bellwether.cli.main import main
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "operator"))  # the operator tests' API server stand-in
-from apiserver import ApiServer
+from bellwether.sim.standins.apiserver import ApiServer
 
 SLO: dict[str, Any] = {
     "apiVersion": "bellwether.dev/v1alpha1",

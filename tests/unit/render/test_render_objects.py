@@ -12,37 +12,34 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from bellwether.api import ModelDeploymentSpec, parse_spec, revision_of, template_of
+from bellwether.api import ModelDeploymentSpec, revision_of, template_of
 from bellwether.render import objects_for_region
 from bellwether.render.names import fit, revision_name
 from bellwether.rollout.types import RegionPlan, RevisionPlan
+from support.specs import GPU_PRODUCT, spec
 
 K8S_VERSION = "1.33"
 
 
 def make_spec(**traffic: Any) -> ModelDeploymentSpec:
-    return parse_spec(
-        {
-            "model": {"name": "llama", "version": "v1", "uri": "s3://models/llama/v1"},
-            "runtime": {
-                "image": "vllm/vllm-openai:v0.11.0",
-                "args": ["--model", "$(MODEL_URI)"],
-                "port": 8000,
-                "env": [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}],
-                "resources": {"gpu": {"count": 2, "product": "NVIDIA-H100-80GB-HBM3"}, "cpu": "8", "memory": "64Gi"},
-                "readinessPath": "/health",
-                "warmupSeconds": 300,
-            },
-            "regions": [
-                {"name": "us-east", "replicas": 4, "nodeSelector": {"topology.kubernetes.io/region": "us-east1"}},
-                {"name": "eu-west", "replicas": 2, "namespace": "serving"},
-            ],
-            "traffic": traffic or {"router": "replicas"},
-            "analysis": {
-                "prometheus": {"url": "http://prometheus:9090"},
-                "metrics": [{"name": "p99", "preset": "vllm-e2e-latency-p99"}],
-            },
-        }
+    return spec(
+        [
+            {"name": "us-east", "replicas": 4, "nodeSelector": {"topology.kubernetes.io/region": "us-east1"}},
+            {"name": "eu-west", "replicas": 2, "namespace": "serving"},
+        ],
+        runtime={
+            "args": ["--model", "$(MODEL_URI)"],
+            "port": 8000,
+            "env": [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}],
+            "resources": {"gpu": {"count": 2, "product": GPU_PRODUCT}, "cpu": "8", "memory": "64Gi"},
+            "readinessPath": "/health",
+            "warmupSeconds": 300,
+        },
+        traffic=traffic or {"router": "replicas"},
+        analysis={
+            "prometheus": {"url": "http://prometheus:9090"},
+            "metrics": [{"name": "p99", "preset": "vllm-e2e-latency-p99"}],
+        },
     )
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from world import WARMING, World, condition, deployed, events, make_spec, phase, revision
-
 from bellwether.api.status import Verdict
 from bellwether.api.units import parse_duration
 from bellwether.rollout import analysis_due
 from bellwether.rollout.types import AnalysisRequest, ManualCommand
+from bellwether.sim.engine_world import WARMING, World
+from support.engine import condition, deployed, events, make_spec, phase
+from support.specs import revision
 
 ONE_ANALYSIS: list[dict[str, Any]] = [{"setWeight": 50}, {"analysis": {"duration": "1m"}}]
 NO_DATA = "no data for the canary: the query returned no series"

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from world import World, revision
 
 from bellwether.api import (
     HistoryEntry,
@@ -27,6 +26,8 @@ from bellwether.rollout.live import live_replicas, needed
 from bellwether.rollout.plans import region_plan
 from bellwether.rollout.replicas import autoscaled_canary, canary_beside, share_of
 from bellwether.rollout.types import ManualCommand, Observations, RegionObservation, RevisionPods
+from bellwether.sim.engine_world import World
+from support.specs import revision
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 25}, {"pause": {"duration": "1m"}}, {"setWeight": 50}]
 

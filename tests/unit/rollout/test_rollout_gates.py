@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from world import T0, World, condition, deployed, events, make_spec, phase, revision
 
 from bellwether.api.hooks import GateStatus
 from bellwether.api.status import ModelDeploymentStatus
 from bellwether.rollout import gates_due
 from bellwether.rollout.types import GateOutcome, GateRequest, ManualCommand
+from bellwether.sim.engine_world import T0, World
+from support.engine import condition, deployed, events, make_spec, phase
+from support.specs import revision
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 50}, {"analysis": {"duration": "1m"}}]
 

@@ -6,14 +6,15 @@ import doctest
 from datetime import datetime, timedelta
 from typing import Any
 
-from world import World, make_spec, revision
-
 import bellwether.rollout.replicas as replicas_module
 from bellwether.api import Measurement, ModelDeploymentStatus, Progress
 from bellwether.api.status import MAX_MEASUREMENTS_PER_SERIES
 from bellwether.rollout import after_failure, analysis_due, decide
 from bellwether.rollout.replicas import split
 from bellwether.rollout.types import Observations
+from bellwether.sim.engine_world import World
+from support.engine import make_spec
+from support.specs import revision
 
 STEPS: list[dict[str, Any]] = [{"setWeight": 25}, {"analysis": {"duration": "2m"}}, {"setWeight": 50}]
 

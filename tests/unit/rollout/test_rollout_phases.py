@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 from typing import get_args
 
-from world import World, make_spec
-
 from bellwether.api.status import Phase
 from bellwether.rollout.phases import WHEN
 from bellwether.rollout.types import ManualCommand
+from bellwether.sim.engine_world import World
+from support.engine import make_spec
 
 CONCEPTS = Path(__file__).resolve().parents[3] / "docs" / "concepts.md"
 

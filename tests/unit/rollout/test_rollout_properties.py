@@ -7,13 +7,14 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from world import WARMING, World, make_spec
 
 from bellwether.api import ModelDeploymentStatus
 from bellwether.api.status import Verdict
 from bellwether.rollout.clock import parse
 from bellwether.rollout.replicas import surge_count
 from bellwether.rollout.types import AnalysisRequest, ManualCommand
+from bellwether.sim.engine_world import WARMING, World
+from support.engine import make_spec
 
 MAX_DECISIONS = 600
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from world import World, condition, deployed, make_spec, phase, revision
-
 from bellwether.api.status import Verdict
 from bellwether.rollout import decide
 from bellwether.rollout.types import AnalysisRequest, ManualCommand
+from bellwether.sim.engine_world import World
+from support.engine import condition, deployed, make_spec, phase
+from support.specs import revision
 
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 25},

@@ -3,10 +3,11 @@ rolled-back revision that leaves traffic at once."""
 
 from __future__ import annotations
 
-from world import World, deployed, make_spec, revision
-
 from bellwether.rollout.replicas import surge_count
 from bellwether.rollout.types import RegionPlan, RevisionPlan
+from bellwether.sim.engine_world import World
+from support.engine import deployed, make_spec
+from support.specs import revision
 
 STEPS = [{"setWeight": 10}, {"analysis": {"duration": "1m"}}, {"setWeight": 50}, {"analysis": {"duration": "1m"}}]
 WAVES = [["us-east"], ["eu-west"]]

@@ -1,6 +1,6 @@
 """What a real control plane does with the objects the operator writes, against an API server stand-in:
 the Deployment, ReplicaSet and EndpointSlice controllers, the scheduler (with optional GPU nodes) and
-the kubelets. The garbage collector lives in the stand-in itself (`apiserver.py`).
+the kubelets. The garbage collector lives in the stand-in itself (`apiserver`).
 
 Modelled on the upstream controllers (kubernetes/kubernetes), step for step where it matters here:
 
@@ -36,7 +36,7 @@ Modelled on the upstream controllers (kubernetes/kubernetes), step for step wher
   deletionTimestamp set, ready = serving and not terminating. Selector-less Services are left to whoever
   writes their slices.
 
-Every round (the harness runs one each 0.1 s) each controller takes its objects in the order they last
+Every round (the `Kubelet` runs one each 0.1 s) each controller takes its objects in the order they last
 changed, as its work queue would get them: a ReplicaSet scaled down before another is scaled up loses
 its pod first.
 
@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import datetime
 import functools
 import json
 import math
@@ -58,7 +57,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from apiserver import ApiError, ApiServer
+from bellwether.sim.standins.apiserver import ApiError, ApiServer
+from bellwether.sim.standins.clock import epoch, now_text
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -87,14 +87,43 @@ class GpuPool:
 # -- small helpers ----------------------------------------------------------------------------------------
 
 
-def now_text() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _with_conditions(
+    conditions: dict[str, dict[str, Any]], updates: list[tuple[str, str, str, str]], now: str
+) -> dict[str, dict[str, Any]]:
+    """A Deployment's conditions by type after `updates` (type, status, reason, message): an unchanged
+    condition keeps its times, except that progress refreshes its lastUpdateTime (SetDeploymentCondition)."""
+    for kind, value, reason, message in updates:
+        current = conditions.get(kind)
+        same = current is not None and current.get("status") == value and current.get("reason") == reason
+        if same and reason != "ReplicaSetUpdated":  # only progress refreshes an unchanged condition
+            continue
+        since = current["lastTransitionTime"] if current and current.get("status") == value else now
+        conditions[kind] = {
+            "type": kind,
+            "status": value,
+            "reason": reason,
+            "message": message,
+            "lastUpdateTime": now,
+            "lastTransitionTime": since,
+        }
+    return conditions
 
 
-def epoch(text: str | None) -> float | None:
-    if not text:
-        return None
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
+def _endpoint(pod: dict[str, Any]) -> dict[str, Any]:
+    """A pod as an EndpointSlice endpoint, its conditions as `podToEndpoint` sets them."""
+    serving = is_ready(pod)
+    terminating = bool(pod["metadata"].get("deletionTimestamp"))
+    return {
+        "addresses": [pod["status"]["podIP"]],
+        "conditions": {"ready": serving and not terminating, "serving": serving, "terminating": terminating},
+        "nodeName": pod["spec"].get("nodeName"),
+        "targetRef": {
+            "kind": "Pod",
+            "namespace": pod["metadata"]["namespace"],
+            "name": pod["metadata"]["name"],
+            "uid": pod["metadata"]["uid"],
+        },
+    }
 
 
 def int_or_percent(value: Any, total: int, round_up: bool) -> int:
@@ -611,22 +640,7 @@ class ControlPlane:
             updates.append(
                 ("Progressing", "False", "ProgressDeadlineExceeded", f'ReplicaSet "{name}" has timed out progressing.')
             )
-        now = now_text()
-        for kind, value, reason, message in updates:
-            current = conditions.get(kind)
-            same = current is not None and current.get("status") == value and current.get("reason") == reason
-            if same and reason != "ReplicaSetUpdated":  # only progress refreshes an unchanged condition
-                continue
-            since = current["lastTransitionTime"] if current and current.get("status") == value else now
-            conditions[kind] = {
-                "type": kind,
-                "status": value,
-                "reason": reason,
-                "message": message,
-                "lastUpdateTime": now,
-                "lastTransitionTime": since,
-            }
-        status["conditions"] = list(conditions.values())
+        status["conditions"] = list(_with_conditions(conditions, updates, now_text()).values())
         if status != old:
             meta = dep["metadata"]
             await self.server.patch("deployments", meta["namespace"], meta["name"], {"status": status})
@@ -879,27 +893,7 @@ class ControlPlane:
             and not terminal(p)
             and (p.get("status") or {}).get("podIP")
         ]
-        endpoints = []
-        for pod in sorted(chosen, key=lambda p: p["metadata"]["name"]):
-            serving = is_ready(pod)
-            terminating = bool(pod["metadata"].get("deletionTimestamp"))
-            endpoints.append(
-                {
-                    "addresses": [pod["status"]["podIP"]],
-                    "conditions": {
-                        "ready": serving and not terminating,
-                        "serving": serving,
-                        "terminating": terminating,
-                    },
-                    "nodeName": pod["spec"].get("nodeName"),
-                    "targetRef": {
-                        "kind": "Pod",
-                        "namespace": ns,
-                        "name": pod["metadata"]["name"],
-                        "uid": pod["metadata"]["uid"],
-                    },
-                }
-            )
+        endpoints = [_endpoint(pod) for pod in sorted(chosen, key=lambda p: p["metadata"]["name"])]
         ports = [self._port(p, chosen) for p in (svc.get("spec") or {}).get("ports") or []]
         labels = {**(meta.get("labels") or {}), SERVICE_NAME: name, MANAGED_BY: SLICE_CONTROLLER}
         body = {"addressType": "IPv4", "endpoints": endpoints, "ports": ports}

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from apiserver import ApiServer
-from controllers import SERVICE_NAME, is_ready
-
 from bellwether.api import ModelDeploymentStatus
 from bellwether.render import names
+from bellwether.sim.standins.apiserver import ApiServer
+from bellwether.sim.standins.controllers import SERVICE_NAME, is_ready
 
 DEPLOYMENT, REGION, REVISION = "bellwether.dev/deployment", "bellwether.dev/region", "bellwether.dev/revision"
 

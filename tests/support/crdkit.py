@@ -29,7 +29,7 @@ from celpy import celtypes
 from celpy.adapter import json_to_cel
 from referencing import Registry, Resource
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 CRD_FILE = ROOT / "crds" / "modeldeployments.bellwether.dev.yaml"
 
 

@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import celpy
-from crdkit import join
 from lark import Tree
+
+from support.crdkit import join
 
 _ENV = celpy.Environment()
 STATIC_COST_LIMIT = 10_000_000

@@ -5,7 +5,7 @@ resourceVersion), POST, PATCH (merge, strategic-as-merge, JSON patch, server-sid
 managers), DELETE with finalizers and deletionTimestamp, the status subresource, resourceVersion and
 generation bumps on spec changes, optimistic concurrency (a `metadata.resourceVersion` in a patch is a
 precondition), and garbage collection by ownerReferences. Tests read and change objects through its
-methods, the way a controller or kubelet would; `controllers.py` plays kube-controller-manager, the
+methods, the way a controller or kubelet would; `controllers` plays kube-controller-manager, the
 scheduler and the kubelets against it.
 
 Deletion follows the API server and the garbage collector (kubernetes.io/docs/concepts/architecture/
@@ -28,7 +28,6 @@ import asyncio
 import builtins
 import contextlib
 import copy
-import datetime
 import itertools
 import json
 import time
@@ -37,9 +36,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import eviction
 import yaml
 from aiohttp import web
+
+from bellwether.sim.standins import eviction
+from bellwether.sim.standins.clock import now_text
 
 
 @dataclass(frozen=True)
@@ -126,11 +127,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.code, self.reason, self.message = code, reason, message
         self.headers = headers or {}
-
-
-def _now(offset: float = 0.0) -> str:
-    at = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=offset)
-    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def owner_uids(obj: dict[str, Any], blocking: bool = False) -> set[str]:
@@ -364,7 +360,7 @@ class ApiServer:
             raise ApiError(409, "AlreadyExists", f'{res.plural} "{meta["name"]}" already exists')
         if namespace:
             meta["namespace"] = namespace
-        meta.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=_now())
+        meta.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=now_text())
         obj["apiVersion"], obj["kind"] = res.api_version, res.kind
         self._bump(obj)
         self.objects[key] = obj
@@ -374,7 +370,7 @@ class ApiServer:
 
     async def _update(self, res: Resource, key: Key, change: Any, sub: str) -> dict[str, Any]:
         old = self.objects[key]
-        new = change(copy.deepcopy(old))
+        new: dict[str, Any] = change(copy.deepcopy(old))
         if res.status and sub == "status":  # the status subresource changes status only
             new = {**copy.deepcopy(old), "status": new.get("status")}
             if new["status"] is None:
@@ -428,7 +424,7 @@ class ApiServer:
             await self._remove(key)
             return obj
         obj = copy.deepcopy(obj)
-        obj["metadata"]["deletionTimestamp"] = _now(grace if graceful else 0.0)
+        obj["metadata"]["deletionTimestamp"] = now_text(grace if graceful else 0.0)
         if graceful:
             obj["metadata"]["deletionGracePeriodSeconds"] = int(grace) if float(grace).is_integer() else grace
             self.grace_until[key] = time.monotonic() + grace
@@ -523,7 +519,7 @@ class ApiServer:
                 return _drop(request)
             return await self._route(request)
         except ApiError as e:
-            body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
+            body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure"}
             body |= {"message": e.message, "reason": e.reason, "code": e.code}
             return web.json_response(body, status=e.code, headers=e.headers)
 
@@ -559,25 +555,31 @@ class ApiServer:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if not res.namespaced and namespace is not None:
             raise ApiError(404, "NotFound", f"{res.plural} is cluster-scoped")
-        name = rest[1] if len(rest) > 1 else None
-        sub = rest[2] if len(rest) > 2 else ""
-        if name is None:
-            if request.method == "GET":
-                if request.query.get("watch") in ("true", "1"):
-                    return await self._watch(request, res, namespace)
-                items = self._select(res, namespace, request.query.get("labelSelector"))
-                return web.json_response(
-                    {
-                        "kind": f"{res.kind}List",
-                        "apiVersion": res.api_version,
-                        "metadata": {"resourceVersion": str(self._last_rv)},
-                        "items": items,
-                    }
-                )
-            if request.method == "POST":
-                return web.json_response(await self._create(res, namespace, await request.json()), status=201)
-            raise ApiError(405, "MethodNotAllowed", request.method)
-        key = (res.plural, namespace, name)
+        if len(rest) == 1:
+            return await self._collection(request, res, namespace)
+        return await self._object(request, res, (res.plural, namespace, rest[1]), rest[2] if len(rest) > 2 else "")
+
+    async def _collection(self, request: web.Request, res: Resource, namespace: str | None) -> web.StreamResponse:
+        """GET (list or watch) and POST on a collection."""
+        if request.method == "GET":
+            if request.query.get("watch") in ("true", "1"):
+                return await self._watch(request, res, namespace)
+            items = self._select(res, namespace, request.query.get("labelSelector"))
+            return web.json_response(
+                {
+                    "kind": f"{res.kind}List",
+                    "apiVersion": res.api_version,
+                    "metadata": {"resourceVersion": str(self._last_rv)},
+                    "items": items,
+                }
+            )
+        if request.method == "POST":
+            return web.json_response(await self._create(res, namespace, await request.json()), status=201)
+        raise ApiError(405, "MethodNotAllowed", request.method)
+
+    async def _object(self, request: web.Request, res: Resource, key: Key, sub: str) -> web.StreamResponse:
+        """GET, DELETE, PATCH on one object (or a subresource of it), and a pod's eviction."""
+        name = key[2]
         if request.method == "POST" and res.plural == "pods" and sub == "eviction":
             return web.json_response(await self._evict(key), status=201)
         if request.method == "GET":
@@ -629,7 +631,7 @@ class ApiServer:
             others = [b for (k, m), b in self.applied.items() if k == key and m != manager]
 
             def apply(obj: dict[str, Any]) -> dict[str, Any]:
-                out = merge(_unown(obj, previous, body, others), body)
+                out: dict[str, Any] = merge(_unown(obj, previous, body, others), body)
                 fields = [f for f in out["metadata"].get("managedFields") or [] if f.get("manager") != manager]
                 out["metadata"]["managedFields"] = [*fields, entry]
                 return out
@@ -652,7 +654,7 @@ class ApiServer:
             return await self._update(res, key, lambda o: json_patch(o, patch), sub)
         raise ApiError(415, "UnsupportedMediaType", ctype)
 
-    def _select(self, res: Resource, namespace: str | None, selector: str | None) -> list[dict[str, Any]]:
+    def _select(self, res: Resource, namespace: str | None, selector: str | None) -> builtins.list[dict[str, Any]]:
         return [
             o
             for (p, ns, _), o in self.objects.items()
@@ -707,7 +709,7 @@ class ApiServer:
             self._watches.discard(task)
         return resp
 
-    def _groups(self) -> list[dict[str, Any]]:
+    def _groups(self) -> builtins.list[dict[str, Any]]:
         groups: dict[str, list[str]] = {}
         for r in self.resources:
             if r.group and r.version not in groups.setdefault(r.group, []):
@@ -721,7 +723,7 @@ class ApiServer:
             for g, vs in groups.items()
         ]
 
-    def _resource_list(self, group: str, version: str, served: list[Resource]) -> dict[str, Any]:
+    def _resource_list(self, group: str, version: str, served: builtins.list[Resource]) -> dict[str, Any]:
         verbs = ["create", "delete", "get", "list", "patch", "update", "watch"]
         items: list[dict[str, Any]] = []
         for r in served:
