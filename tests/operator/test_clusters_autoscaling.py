@@ -9,7 +9,7 @@ count only where the plan holds one, and the HPA object targets the revision the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import yaml
 
 from bellwether.api import parse_spec, revision_of, template_of
 from bellwether.api.spec import ModelDeploymentSpec
-from bellwether.clusters import Clusters, KubeClient, apply_region, observe_region
+from bellwether.clusters import ApiError, Clusters, KubeClient, apply_region, observe_region
 from bellwether.render import objects_for_region
 from bellwether.render.autoscaler import REPLICAS_MANAGER, replica_claims
 from bellwether.rollout.types import RegionObservation, RegionPlan, RevisionPlan
@@ -70,10 +70,17 @@ async def cluster(tmp_path: Path) -> AsyncIterator[tuple[ApiServer, KubeClient]]
 
 
 async def cycle(
-    server: ApiServer, client: KubeClient, spec: ModelDeploymentSpec, plan: RegionPlan
+    server: ApiServer,
+    client: KubeClient,
+    spec: ModelDeploymentSpec,
+    plan: RegionPlan,
+    meanwhile: Callable[[], Awaitable[None]] | None = None,
 ) -> RegionObservation:
-    """Observe, then apply `plan` as the operator's port does (claims from the observation)."""
+    """Observe, then apply `plan` as the operator's port does (claims from the observation);
+    `meanwhile` runs between the two, as another controller's write may."""
     seen = await observe_region(client, name="chat", region=REGION, namespace=NAMESPACE, router="replicas")
+    if meanwhile is not None:
+        await meanwhile()
     await apply_region(
         client,
         objects_for_region("chat", NAMESPACE, spec, plan),
@@ -159,3 +166,41 @@ async def test_without_the_separate_claim_the_stand_in_would_reset_the_count_as_
     server.applied.pop((("deployments", NAMESPACE, deployment["metadata"]["name"]), REPLICAS_MANAGER), None)
     await client.apply(deployment)
     assert replicas(server, R1) is None  # defaulted to 1 by the API server
+
+
+async def test_a_count_the_autoscaler_moved_after_the_observation_is_not_put_back(
+    cluster: tuple[ApiServer, KubeClient],
+) -> None:
+    server, client = cluster
+    await cycle(server, client, V1, RegionPlan(REGION, (rev(V1, "stable", 2),), autoscaler=R1))
+    await autoscaler_scales(server, R1, 4)
+    await cycle(server, client, V1, RegionPlan(REGION, (rev(V1, "stable", 4, autoscaled=True),), autoscaler=R1))
+    # The HPA moves stable to 6 after the operator saw 4: the claim at 4 conflicts (it is not forced) and
+    # is dropped, as the API server refuses an unforced apply of a field another manager set since.
+    plan = RegionPlan(REGION, (rev(V1, "stable", 4, autoscaled=True),), autoscaler=R1)
+    await cycle(server, client, V1, plan, meanwhile=lambda: autoscaler_scales(server, R1, 6))
+    assert replicas(server, R1) == 6
+    seen = await cycle(server, client, V1, RegionPlan(REGION, (rev(V1, "stable", 6, autoscaled=True),), autoscaler=R1))
+    assert seen.autoscaled and replicas(server, R1) == 6
+
+
+async def test_the_stand_in_refuses_an_unforced_apply_of_a_field_another_manager_set(
+    cluster: tuple[ApiServer, KubeClient],
+) -> None:
+    server, client = cluster
+    await cycle(server, client, V1, RegionPlan(REGION, (rev(V1, "stable", 2),), autoscaler=R1))
+    await autoscaler_scales(server, R1, 6)
+    name = f"chat-{REGION}-{R1}"
+    scale = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"replicas": 3},
+    }
+    with pytest.raises(ApiError) as refused:
+        await client.apply(scale, force=False, manager="someone")
+    assert refused.value.status == 409 and "spec.replicas" in str(refused.value)
+    assert replicas(server, R1) == 6  # nothing changed
+    await client.apply({**scale, "spec": {"replicas": 6}}, force=False, manager="someone")  # same value: shared
+    await client.apply(scale, force=True, manager="someone")  # forced: taken
+    assert replicas(server, R1) == 3

@@ -61,8 +61,9 @@ async def test_the_hpa_owns_stables_count_and_moves_to_the_new_revision_without_
     # When the HPA scales stable to 4, the operator keeps applying and the count stays the HPA's
     dep = f"{NAME}-us-east-{r1}"
     await world.home.patch("deployments", NAMESPACE, dep, {"spec": {"replicas": 4}})
-    await eventually(lambda: region(world, "us-east").get("replicas") == 4, what="the live count in status")
-    await eventually(lambda: region(world, "us-east").get("stableReady") == 4, what="4 ready")
+    # (60 s: under `stress-ng --cpu 2` beside two test workers the count once took longer than 20 s to show)
+    await eventually(lambda: region(world, "us-east").get("replicas") == 4, timeout=60, what="the live count in status")
+    await eventually(lambda: region(world, "us-east").get("stableReady") == 4, timeout=60, what="4 ready")
     await asyncio.sleep(3)  # several cycles
     assert world.deployments(world.home)[r1]["spec"]["replicas"] == 4
     assert world.status()["phase"] == "Healthy"

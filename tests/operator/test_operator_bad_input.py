@@ -138,5 +138,8 @@ async def test_an_image_that_never_pulls_fails_the_rollout_with_the_reason_and_s
     assert degraded["reason"] == "PodsFailing", degraded  # not the 10-minute deadline
     world.kubelet.hold.discard(world.remote.name)
     for server in (world.home, world.remote):
-        await eventually(lambda s=server: set(world.deployments(s)) == {r1}, what=f"only v1 in {server.name}")
-        assert world.deployments(server)[r1]["spec"]["replicas"] == 2
+        # One apply deletes the canary, then grows stable back (staged writes): watch for both together.
+        await eventually(
+            lambda s=server: set(world.deployments(s)) == {r1} and world.deployments(s)[r1]["spec"]["replicas"] == 2,
+            what=f"only v1 in {server.name}, back at 2 replicas",
+        )

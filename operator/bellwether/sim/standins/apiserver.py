@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 import yaml
 from aiohttp import web
 
-from bellwether.sim.standins import eviction
+from bellwether.sim.standins import eviction, ownership
 from bellwether.sim.standins.clock import now_text
 
 
@@ -211,6 +211,7 @@ class ApiServer:
     resources: list[Resource] = field(default_factory=lambda: [*CORE, MODEL_DEPLOYMENTS, CLUSTER_ANALYSIS_TEMPLATES])
     objects: dict[Key, dict[str, Any]] = field(default_factory=dict)
     applied: dict[tuple[Key, str], Any] = field(default_factory=dict)  # (object, manager) -> last applied
+    owners: dict[Key, dict[ownership.Path, str]] = field(default_factory=dict)  # field -> its last writer
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, content type)
     answers: list[tuple[float, str, str, int]] = field(default_factory=list)  # (loop time, method, path, status)
     url: str = ""
@@ -315,7 +316,9 @@ class ApiServer:
         status = patch.pop("status", None)
         out = self.objects[(plural, namespace, name)]
         if patch:
-            out = await self._update(res, (plural, namespace, name), lambda o: merge(o, patch), sub="")
+            key = (plural, namespace, name)
+            ownership.record(self.owners.setdefault(key, {}), patch, "kube-controller-manager")
+            out = await self._update(res, key, lambda o: merge(o, patch), sub="")
         if status is not None:
             out = await self._update(res, (plural, namespace, name), lambda o: merge(o, {"status": status}), "status")
         return out
@@ -477,6 +480,7 @@ class ApiServer:
     async def _remove(self, key: Key) -> None:
         obj = self.objects.pop(key)
         self.applied = {k: v for k, v in self.applied.items() if k[0] != key}
+        self.owners.pop(key, None)
         self.grace_until.pop(key, None)
         self._bump(obj)
         await self._emit("DELETED", obj)
@@ -620,6 +624,12 @@ class ApiServer:
             if body.get("metadata", {}).get("name") != key[2]:
                 raise ApiError(400, "BadRequest", "apply: metadata.name does not match the URL")
             body = {k: v for k, v in body.items() if k != "status"} if not sub else body
+            owners = self.owners.setdefault(key, {})
+            if key in self.objects and request.query.get("force") != "true":
+                taken = ownership.conflicts(self.objects[key], body, owners, manager)
+                if taken:
+                    raise ApiError(409, "Conflict", f"Apply failed with {len(taken)} conflict(s): {', '.join(taken)}")
+            ownership.record(owners, body, manager)
             previous = self.applied.get((key, manager))
             self.applied[(key, manager)] = copy.deepcopy(body)
             entry = {"manager": manager, "operation": "Apply", "apiVersion": res.api_version, "fieldsType": "FieldsV1"}
@@ -649,6 +659,9 @@ class ApiServer:
                 "modified; please apply your changes to the latest version and try again",
             )
         if ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            if isinstance(patch, dict) and not sub:
+                manager = request.query.get("fieldManager") or "unknown"
+                ownership.record(self.owners.setdefault(key, {}), patch, manager)
             return await self._update(res, key, lambda o: merge(o, patch), sub)
         if ctype == "application/json-patch+json":
             return await self._update(res, key, lambda o: json_patch(o, patch), sub)
