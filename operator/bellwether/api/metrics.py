@@ -7,6 +7,7 @@ absolute (`max`, `min`) or relative to the stable revision (`baseline`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 from pydantic import ConfigDict, Field, model_validator
@@ -137,6 +138,21 @@ class PrometheusRef(Wire):
     )
 
 
+def check_metrics(metrics: Sequence[Metric]) -> None:
+    """Names unique and queries within MAX_QUERY_TEXT together: the same rules inline and in a template."""
+    seen: dict[str, int] = {}
+    for i, metric in enumerate(metrics):
+        if metric.name in seen:
+            raise Invalid(
+                f"metrics[{i}].name",
+                f"{metric.name!r} is already the name of metrics[{seen[metric.name]}]; metric names must be unique",
+            )
+        seen[metric.name] = i
+    total = sum(len(m.query or "") for m in metrics)
+    if total > MAX_QUERY_TEXT:
+        raise Invalid("metrics", f"the queries hold {total} characters together; at most {MAX_QUERY_TEXT} fit")
+
+
 class Analysis(Wire):
     model_config = ConfigDict(
         json_schema_extra={
@@ -195,15 +211,5 @@ class Analysis(Wire):
         for i, name in enumerate(names):
             if names.index(name) != i:
                 raise Invalid(f"templates[{i}].name", f"{name!r} is already named by templates[{names.index(name)}]")
-        seen: dict[str, int] = {}
-        for i, metric in enumerate(self.metrics):
-            if metric.name in seen:
-                raise Invalid(
-                    f"metrics[{i}].name",
-                    f"{metric.name!r} is already the name of metrics[{seen[metric.name]}]; metric names must be unique",
-                )
-            seen[metric.name] = i
-        total = sum(len(m.query or "") for m in self.metrics)
-        if total > MAX_QUERY_TEXT:
-            raise Invalid("metrics", f"the queries hold {total} characters together; at most {MAX_QUERY_TEXT} fit")
+        check_metrics(self.metrics)
         return self

@@ -23,8 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from bellwether.api.base import Invalid, Wire, cel
-from bellwether.api.metrics import MAX_METRICS, MAX_QUERY_TEXT, Metric
+from bellwether.api.base import Wire, cel
+from bellwether.api.metrics import MAX_METRICS, MAX_QUERY_TEXT, Metric, check_metrics
 from bellwether.api.resource import API_VERSION, SpecError, explain
 from bellwether.api.spec import ModelDeploymentSpec
 
@@ -58,17 +58,7 @@ class ClusterAnalysisTemplateSpec(Wire):
 
     @model_validator(mode="after")
     def _unique_metrics(self) -> ClusterAnalysisTemplateSpec:
-        seen: dict[str, int] = {}
-        for i, metric in enumerate(self.metrics):
-            if metric.name in seen:
-                raise Invalid(
-                    f"metrics[{i}].name",
-                    f"{metric.name!r} is already the name of metrics[{seen[metric.name]}]; metric names must be unique",
-                )
-            seen[metric.name] = i
-        total = sum(len(m.query or "") for m in self.metrics)
-        if total > MAX_QUERY_TEXT:
-            raise Invalid("metrics", f"the queries hold {total} characters together; at most {MAX_QUERY_TEXT} fit")
+        check_metrics(self.metrics)
         return self
 
 
