@@ -36,9 +36,12 @@ def judged_regions(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> 
         regions: dict[str, str | None] = {r: None for wave in waves[: status.wave] for r in wave}
         settled = status.step < len(steps) and steps[status.step].set_weight is None
         if status.canary_weight > 0 and settled:
-            # At 100% the stable revision takes no traffic: there is nothing live to compare with.
-            live = status.stable_revision if status.canary_weight < 100 else None
-            regions.update({r: live for r in waves[status.wave]})
+            # At 100%, or where the replica counts gave the canary every serving pod (one replica,
+            # no surge), stable takes no traffic: there is nothing live to compare with.
+            routed = {r.name: r.share for r in status.regions}
+            for r in waves[status.wave]:
+                alone = status.canary_weight >= 100 or routed.get(r, 0) >= 100
+                regions[r] = None if alone else status.stable_revision
         return regions
     if status.progress.bake_started_at is not None and status.progress.previous_revision is not None:
         # Bake: the previous revision has no pods left, so there is no live baseline either.

@@ -170,13 +170,14 @@ def _wait_for_regions(work: Work, lost: list[str]) -> None:
 
 
 def _background(work: Work) -> bool:
-    """Judge the canary wherever it serves outside the current analysis step (promoted waves, pauses,
-    steps between analyses): failures past `failureLimit` roll it back as in a step. True if so."""
+    """Judge the canary wherever it serves outside a running analysis step (promoted waves, pauses,
+    a paused analysis step, steps between analyses): failures past `failureLimit` roll it back as in a step. True if so."""
     analysis, st = work.spec.analysis, work.status
     if analysis is None:
         return False
     steps = work.spec.rollout.steps
-    stepping = st.step < len(steps) and steps[st.step].analysis is not None
+    # A paused analysis step judges its wave here too: paused, the step itself does not.
+    stepping = st.step < len(steps) and steps[st.step].analysis is not None and not paused(work)
     current = set(wave_regions(work)) if stepping else set()
     regions = [r for r in judged_regions(work.spec, st) if r not in current]
     if not regions:

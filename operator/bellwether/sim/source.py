@@ -12,7 +12,7 @@ reports them: an error, or no series.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from bellwether.analysis.source import Counts, Sample, Window
 from bellwether.api.spec import Metric
 from bellwether.render.names import fit
 from bellwether.sim.cluster import Cluster
-from bellwether.sim.fleet import BUCKETS, QUANTILE, SCRAPE, Around, Fleet, Quantity, Serving, bucket_midpoints
+from bellwether.sim.fleet import BUCKETS, QUANTILE, SCRAPE, Around, Quantity, Serving, bucket_midpoints
 from bellwether.sim.world import World
 
 PRESET_QUANTITY: dict[str, Quantity] = {
@@ -70,6 +70,7 @@ class SimMetricSource:
         self.outages = list(outages)
         self.queries = 0
         self._serving: dict[tuple[str, str, int], tuple[dict[str, Serving], Around | None]] = {}
+        self._totals: dict[tuple[str, str, str, str], list[np.ndarray[Any, np.dtype[np.int64]]]] = {}
 
     async def sample(self, metric: Metric, window: Window) -> Sample:
         self.queries += 1
@@ -151,30 +152,43 @@ class SimMetricSource:
         """The scrape intervals ending in (start, end]."""
         return range(max(0, math.floor(start / SCRAPE)), math.floor(end / SCRAPE + 1e-9))
 
-    def _each(
-        self, cluster: Cluster, owner: str, revision: str, start: float, end: float
-    ) -> Iterator[tuple[Fleet, int, Serving, Around | None]]:
-        """The scrape intervals of (start, end] in which the revision served in this region."""
+    def _total(
+        self, what: Quantity, cluster: Cluster, owner: str, revision: str, start: float, end: float
+    ) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """The fleet's counts of the revision over the scrape intervals of (start, end]: requests and
+        errors for "error_rate", the histogram's buckets otherwise. From running totals kept per
+        series, as Prometheus's counters are, so a window since the analysis began costs no more than
+        a short one (a long pause is measured every interval over an ever longer window)."""
+        span = self._intervals(start, end)
+        if not span:
+            return np.zeros(2 if what == "error_rate" else len(BUCKETS) + 1, dtype=np.int64)
+        totals = self._totals.setdefault((what, cluster.region, owner, revision), [])
         fleet = self.world.fleet
-        for i in self._intervals(start, end):
+        while len(totals) <= span.stop:
+            i = len(totals) - 1  # totals[i + 1] counts intervals 0..i
+            if i < 0:
+                totals.append(np.zeros(2 if what == "error_rate" else len(BUCKETS) + 1, dtype=np.int64))
+                continue
             serving, around = self._state(cluster, owner, i)
-            if revision in serving:
-                yield fleet, i, serving[revision], around
+            got = serving.get(revision)
+            if got is None:
+                totals.append(totals[-1])
+            elif what == "error_rate":
+                n = fleet.requests(cluster.region, revision, i, got, around)
+                e = fleet.errors(cluster.region, revision, i, got, around)
+                totals.append(totals[-1] + np.asarray((n, e), dtype=np.int64))
+            else:
+                totals.append(totals[-1] + fleet.histogram(what, cluster.region, revision, i, got, around))
+        return totals[span.stop] - totals[span.start]
 
     def _sums(self, cluster: Cluster, owner: str, revision: str, start: float, end: float) -> tuple[int, int]:
-        n = e = 0
-        for fleet, i, serving, around in self._each(cluster, owner, revision, start, end):
-            n += fleet.requests(cluster.region, revision, i, serving, around)
-            e += fleet.errors(cluster.region, revision, i, serving, around)
-        return n, e
+        n, e = self._total("error_rate", cluster, owner, revision, start, end)
+        return int(n), int(e)
 
     def _histogram(
         self, q: Quantity, cluster: Cluster, owner: str, revision: str, start: float, end: float
     ) -> np.ndarray[Any, np.dtype[np.int64]]:
-        total = np.zeros(len(BUCKETS) + 1, dtype=np.int64)
-        for fleet, i, serving, around in self._each(cluster, owner, revision, start, end):
-            total += fleet.histogram(q, cluster.region, revision, i, serving, around)
-        return total
+        return self._total(q, cluster, owner, revision, start, end)
 
     def _value(
         self, q: Quantity, cluster: Cluster, owner: str, revision: str, start: float, end: float

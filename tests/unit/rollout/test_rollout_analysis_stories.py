@@ -146,6 +146,33 @@ def test_resume_after_an_inconclusive_pause_measures_again_from_zero() -> None:
     assert phase(world) == "Healthy" and world.status.stable_revision == revision(world.spec)
 
 
+def test_a_paused_analysis_step_is_judged_once_an_interval_and_a_failure_rolls_it_back() -> None:
+    world = deployed(World(make_spec({"a": 2}, steps=ONE_ANALYSIS, analysis={"inconclusiveLimit": 1})))
+    world.change(version="v2")
+    world.judge = no_data
+    world.run_until(lambda w: phase(w) == "Paused")
+    asked = len(world.requests)
+    paused_at = world.now
+    world.run_until(lambda w: (w.now - paused_at).total_seconds() >= 300)
+    # Judged in the background: each window is recorded, so the next is asked an interval later,
+    # not every cycle (30 s interval, 5 m paused: ten windows, not sixty).
+    assert 8 <= len(world.requests) - asked <= 11
+    assert phase(world) == "Paused"
+    world.judge = lambda req, metric, now: "Failed"
+    world.run_until(lambda w: phase(w) == "RolledBack", limit=30)
+    status, reason, message = condition(world, "Degraded")
+    assert (status, reason) == ("True", "AnalysisFailed") and "outside an analysis step" in message
+
+
+def test_a_region_where_the_canary_holds_every_serving_pod_is_judged_against_stables_last_values() -> None:
+    # One replica, no surge: the canary's pod replaces stable's, whatever the weight asks.
+    world = deployed(World(make_spec({"a": 1}, steps=ONE_ANALYSIS, max_surge="0")))
+    world.change(version="v2")
+    world.run_until(lambda w: w.status.step == 1 and bool(w.requests))
+    assert [r.share for r in world.status.regions] == [100]
+    assert {r.stable_revision for r in world.requests} == {None}
+
+
 def test_a_persons_pause_reads_differently_from_an_inconclusive_one() -> None:
     world = deployed(World(make_spec({"a": 2}, steps=ONE_ANALYSIS)))
     world.change(version="v2")
