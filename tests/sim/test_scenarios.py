@@ -3,13 +3,17 @@ outcome a user would see (promoted or rolled back, why, which regions it reached
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from bellwether.api import ModelDeploymentSpec
+import pytest
+import yaml
+
+from bellwether.api import ModelDeploymentSpec, parse
 from bellwether.sim.play import Outcome, least_time, play
 from bellwether.sim.scenarios import CATALOG
 
 SEED = 3
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
 
 
 async def run(spec: ModelDeploymentSpec, scenario: str) -> Outcome:
@@ -126,3 +130,16 @@ def test_every_scenario_is_covered() -> None:
         "errors-4x",
         "heavy-tailed-regression",
     }
+
+
+async def test_a_canary_paused_as_inconclusive_is_still_judged_and_rolled_back_on_failure() -> None:
+    # Thirty seconds of analysis with no room for an inconclusive window: 4x the errors pauses the step
+    # before its evidence is conclusive. The canary serves on while paused, and is judged meanwhile.
+    doc = yaml.safe_load(DEMO.read_text())
+    doc["spec"]["rollout"]["steps"] = [{"setWeight": 10}, {"analysis": {"duration": "30s"}}]
+    doc["spec"]["analysis"]["inconclusiveLimit"] = 0
+    outcome = await run(parse(doc).spec, "errors-4x")
+    phases = [e.data["to"] for e in outcome.timeline if e.kind == "phase" and e.at >= outcome.applied_at]
+    assert "Paused" in phases, "the step paused first"
+    assert outcome.result == "rolled-back" and phases[-1] == "RolledBack"
+    assert outcome.reason is not None and "error-rate" in outcome.reason

@@ -19,6 +19,7 @@ from bellwether.sim.world import World
 
 Result = Literal["promoted", "rolled-back", "paused", "failed", "unfinished"]
 SETTLE_LIMIT = 4 * 3600.0
+ATTENTION_SECONDS = 600.0
 
 
 @dataclass
@@ -179,10 +180,24 @@ def waiting_for_promote(runner: Runner) -> bool:
 
 
 async def settle(runner: Runner) -> None:
-    """Run until nothing more happens by itself, playing the person who promotes past manual pauses."""
+    """Run until nothing more happens by itself, playing the person who promotes past manual pauses.
+
+    An inconclusive pause is not the end: the canary serves on and is judged in the background, so
+    the world runs on for ATTENTION_SECONDS (a person's time to look) and a failure meanwhile rolls
+    it back, as it would in a cluster."""
     deadline = runner.elapsed + SETTLE_LIMIT
-    while await runner.run(Runner.settled, deadline - runner.elapsed) and waiting_for_promote(runner):
-        runner.command("promote")
+    while await runner.run(Runner.settled, deadline - runner.elapsed):
+        if waiting_for_promote(runner):
+            runner.command("promote")
+            continue
+        if _judged_while_paused(runner):
+            await runner.run(lambda r: r.status.phase != "Paused", min(ATTENTION_SECONDS, deadline - runner.elapsed))
+        return
+
+
+def _judged_while_paused(runner: Runner) -> bool:
+    s = runner.status
+    return s.phase == "Paused" and s.progress.paused_reason is not None and s.canary_revision is not None
 
 
 async def roll(runner: Runner, new_spec: ModelDeploymentSpec, scenario: Scenario, seed: int = 0) -> Outcome:
