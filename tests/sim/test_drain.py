@@ -218,13 +218,6 @@ async def test_a_drain_in_steady_state_takes_one_pod_at_a_time(demo_spec: ModelD
     assert len(ready) == spec.regions[0].replicas and all(p.node != drain.node for p in ready)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known engine issue, outside the budgets: with maxSurge 0 and no spare GPU, a cordoned node's GPUs "
-    "are lost to the swap; promotion removes stable's last pods, the canary pods meant to replace them cannot "
-    "be placed, and the rollback then removes the canary's ready pods before stable's have loaded, so the "
-    "region has no ready pod for a warm-up",
-)
 async def test_a_drain_during_a_gpu_scarce_rollout_never_leaves_the_region_without_a_ready_pod() -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "gpu-scarce.yaml"
     spec = parse(yaml.safe_load(example.read_text())).spec  # 4 replicas of 4 GPUs, maxSurge 0

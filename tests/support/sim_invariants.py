@@ -7,6 +7,7 @@ the region, the moment and the pods, so a failure says what Kubernetes would hav
 from __future__ import annotations
 
 from bellwether.api import ModelDeploymentSpec
+from bellwether.rollout.plans import NOT_ITS_DOING
 from bellwether.rollout.replicas import surge_count
 from bellwether.sim.cluster import Cluster
 from bellwether.sim.runner import Runner
@@ -60,13 +61,14 @@ def over_cap(runner: Runner, spec: ModelDeploymentSpec) -> list[str]:
 
 
 def rollback_leaks(runner: Runner) -> list[str]:
-    """After a rollback (or abort) decision, the bad revision has no endpoint (or route weight) left
-    from the next cycle on, in any region."""
+    """After a rollback (or abort) decision for what the revision did, it has no endpoint (or route
+    weight) left from the next cycle on, in any region. A rollback for what it could not do (be placed,
+    be ready in time) lets its ready pods cover stable's gap, as a replaced revision does."""
     problems = []
     ticks = runner.ticks
     for before, decided, following in zip(ticks, ticks[1:], ticks[2:], strict=False):
         bad = decided.rolled_back
-        if bad is None or bad == before.rolled_back:
+        if bad is None or bad == before.rolled_back or decided.rollback_reason in NOT_ITS_DOING:
             continue
         for region, cluster in runner.world.clusters.items():
             leaked = [

@@ -407,7 +407,9 @@ class Rollout(Wire):
         default="immediate",
         description="immediate: a rolled-back revision leaves traffic within one cycle, everywhere, even "
         "where stable's pods are still starting; whenStableReady: it keeps serving the capacity stable "
-        "lacks in a region and hands it over as stable's pods become ready.",
+        "lacks in a region and hands it over as stable's pods become ready. A rollback for what the "
+        "revision could not do (Unschedulable, ProgressDeadlineExceeded, RegionUnreachable, CycleFailed) "
+        "always hands over that way.",
     )
     gates: Gates = Field(
         default_factory=list,

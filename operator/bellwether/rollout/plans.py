@@ -77,14 +77,23 @@ def _split(
     return plans
 
 
+# Rollbacks for what a revision could not do (be placed, become ready in time, be reached, be
+# reconciled), not for anything it did: its ready pods are not known bad, so they cover stable's
+# missing capacity while stable's pods come back (a GPU-scarce region would otherwise go dark).
+NOT_ITS_DOING: frozenset[str] = frozenset(
+    {"Unschedulable", "ProgressDeadlineExceeded", "RegionUnreachable", "CycleFailed"}
+)
+
+
 def _drain(
     spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations, name: str, surge: int, replicas: int
 ) -> RevisionPlan | None:
     """What is left of a replaced revision in a region: nothing, or the pods covering what stable lacks.
 
     A revision rolled back (or aborted) leaves traffic at once, unless the spec asks it to cover
-    stable's missing capacity (`rollbackTraffic: whenStableReady`). A revision merely replaced (the
-    spec changed mid-rollout, or went back to stable) is not known bad: it keeps serving with as many
+    stable's missing capacity (`rollbackTraffic: whenStableReady`), or the rollback was for what it
+    could not do rather than what it did (NOT_ITS_DOING). A revision merely replaced (the spec changed
+    mid-rollout, or went back to stable) is not known bad either: it keeps serving with as many
     ready pods as stable lacks, and hands them over as stable's pods become ready. Its pods count
     against the surge cap; with `maxSurge: 0` it hands over one pod at a time.
     """
@@ -92,7 +101,11 @@ def _drain(
     draining, template = p.draining_revision, p.draining_template
     if draining is None or template is None or draining in (status.stable_revision, status.canary_revision):
         return None
-    if draining == p.rolled_back_revision and spec.rollout.rollback_traffic == "immediate":
+    if (
+        draining == p.rolled_back_revision
+        and spec.rollout.rollback_traffic == "immediate"
+        and p.rollback_reason not in NOT_ITS_DOING
+    ):
         return None
     stable_ready = ready(obs, name, status.stable_revision)
     gap = replicas - stable_ready - (1 if surge == 0 else 0)

@@ -41,6 +41,7 @@ class Tick:
     requested: dict[str, int]
     phase: str
     rolled_back: str | None
+    rollback_reason: str | None = None
     planned: dict[str, dict[str, int]] = field(default_factory=dict)  # region -> revision -> plan weight
     achieved: dict[str, dict[str, int]] = field(default_factory=dict)  # region -> revision -> share
 
@@ -158,6 +159,7 @@ class Runner:
             {r.name: r.weight for r in st.regions},
             st.phase,
             st.progress.rolled_back_revision,
+            st.progress.rollback_reason,
             {p.region: {r.revision: r.weight for r in p.revisions} for p in decision.regions},
             {n: c.weights(self.owner, self.elapsed) for n, c in reachable.items()},
         )
