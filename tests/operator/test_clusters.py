@@ -231,6 +231,66 @@ async def test_a_routed_region_whose_deployments_are_all_ready_is_observed_witho
         assert pod_reads == 1, status
 
 
+async def test_a_steady_replicas_region_reuses_its_pod_list_until_something_changes(
+    home: ApiServer, clusters: Clusters
+) -> None:
+    v1 = make_spec("replicas", version="v1")
+    client = await clusters.home()
+    plan = plan_for("us-east", (v1, "stable", 2, 100))
+    objects = objects_for_region("chat", NAMESPACE, v1, plan)
+    await apply_region(client, objects, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
+    r1 = plan.revisions[0].revision
+    dep_name = f"chat-us-east-{r1}"
+    generation = home.get("deployments", NAMESPACE, dep_name)["metadata"]["generation"]  # type: ignore[index]
+    labels = {
+        "app.kubernetes.io/managed-by": "bellwether",
+        "app.kubernetes.io/name": "chat",
+        "bellwether.dev/deployment": "chat",
+        "bellwether.dev/region": "us-east",
+        "bellwether.dev/revision": r1,
+        "bellwether.dev/serving": "true",
+    }
+    running = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    for pod in ("a", "b"):
+        await home.put("pods", {"metadata": {"name": pod, "namespace": NAMESPACE, "labels": labels}, "status": running})
+    await home.patch(
+        "deployments",
+        NAMESPACE,
+        dep_name,
+        {"status": {"observedGeneration": generation, "replicas": 2, "readyReplicas": 2}},
+    )
+    pods_path = f"/api/v1/namespaces/{NAMESPACE}/pods"
+
+    async def observe() -> tuple[RegionObservation, int]:
+        before = sum(1 for _, path, _ in home.requests if path == pods_path)
+        seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
+        return seen.observation, sum(1 for _, path, _ in home.requests if path == pods_path) - before
+
+    seen, reads = await observe()
+    assert reads == 1 and seen.pods[r1].serving == 2
+    seen, reads = await observe()
+    assert reads == 0 and seen.pods[r1].serving == 2 and seen.weights == {r1: 100}, "steady: the last list serves"
+
+    # A pod no longer ready: the Deployment's status (and resourceVersion) changes, the pods are read.
+    await home.patch("pods", NAMESPACE, "b", {"status": {"conditions": [{"type": "Ready", "status": "False"}]}})
+    await home.patch("deployments", NAMESPACE, dep_name, {"status": {"readyReplicas": 1}})
+    seen, reads = await observe()
+    assert reads == 1 and seen.pods[r1].serving == 1
+    seen, reads = await observe()
+    assert reads == 1, "not steady (a pod not ready, the Deployment short): read every time"
+
+    # Ready again, then a serving label written by the operator: the next observation reads them.
+    await home.patch("pods", NAMESPACE, "b", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    await home.patch("deployments", NAMESPACE, dep_name, {"status": {"readyReplicas": 2}})
+    seen, reads = await observe()
+    assert reads == 1 and seen.pods[r1].serving == 2
+    await apply_region(
+        client, objects, name="chat", region="us-east", namespace=NAMESPACE, router="replicas", serving={"b": False}
+    )
+    seen, reads = await observe()
+    assert reads == 1 and seen.pods[r1].serving == 1
+
+
 async def test_route_weights_are_applied_and_observed(home: ApiServer, clusters: Clusters) -> None:
     v1, v2 = make_spec("gatewayAPI", "v1"), make_spec("gatewayAPI", "v2")
     client = await clusters.home()

@@ -86,6 +86,9 @@ class KubeClient:
         self.pruned: dict[str, tuple[frozenset[tuple[str, str]], float]] = {}  # selector -> (kept, when)
         self.swept = time.monotonic()  # when both were last rid of entries past resync
         self.served_kinds: set[str] = set()  # route kinds found served here (their CRDs are installed)
+        # What `region.observe_region` last listed of a steady region's pods, and the Deployments'
+        # versions then: "namespace/selector" -> (versions, pods, when).
+        self.listed_pods: dict[str, tuple[tuple[tuple[str, str], ...], list[dict[str, Any]], float]] = {}
 
     async def request(
         self,

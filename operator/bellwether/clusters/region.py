@@ -148,6 +148,8 @@ async def apply_region(
         stage = TRAFFIC if serve else UNSERVE
         stages[stage].append(functools.partial(client.merge_patch, "Pod", namespace, pod, serving_patch(serve)))
     changed = sum(map(len, stages.values()))
+    if changed:
+        client.listed_pods.pop(f"{namespace}/{selector}", None)  # what it listed may change now
     keep = frozenset((o["kind"], o["metadata"]["name"]) for o in objects)
     last_prune = client.pruned.get(selector)
     if changed or last_prune is None or last_prune[0] != keep or resync_slot(selector, last_prune[1]) != slot:
@@ -260,6 +262,7 @@ def _forget_stale(client: KubeClient, now: float) -> None:
         return
     client.applied = {p: entry for p, entry in client.applied.items() if now - entry[1] < RESYNC_SECONDS}
     client.pruned = {s: entry for s, entry in client.pruned.items() if now - entry[1] < RESYNC_SECONDS}
+    client.listed_pods = {k: entry for k, entry in client.listed_pods.items() if now - entry[2] < RESYNC_SECONDS}
     client.swept = now
 
 
@@ -357,11 +360,7 @@ async def observe_region(client: KubeClient, *, name: str, region: str, namespac
     deployments = await client.list("Deployment", namespace, selector)
     route = ROUTERS[router]
     route_kind = route.route_kind
-    # With a route, pods only tell why replicas are missing: when every Deployment has all it wants
-    # ready, skip them (half the reads of a steady region). The replicas router needs them: which pods
-    # serve is decided pod by pod.
-    skip_pods = route_kind is not None and all(map(_settled, deployments))
-    pods = [] if skip_pods else await client.list("Pod", namespace, selector)
+    pods = await _pods(client, namespace, selector, deployments, routed=route_kind is not None)
     views = tuple(v for v in map(pod_view, pods) if v is not None)
     by_name: dict[str, str] = {}
     revisions: dict[str, RevisionPods] = {}
@@ -391,6 +390,43 @@ async def observe_region(client: KubeClient, *, name: str, region: str, namespac
         region, reachable=True, pods=revisions, weights=weights, terminating=terminating, autoscaled=autoscaled
     )
     return Seen(observation, views)
+
+
+async def _pods(
+    client: KubeClient, namespace: str, selector: str, deployments: Sequence[Mapping[str, Any]], *, routed: bool
+) -> list[dict[str, Any]]:
+    """The region's pods, read only when they can say something the Deployments do not.
+
+    With a route, pods only tell why replicas are missing: when every Deployment has all it wants
+    ready, they are not read (half the reads of a steady region). The replicas router needs them,
+    since which pods serve is decided pod by pod; but only we change their serving labels, and any
+    other change to them (a pod gone, restarted, no longer ready) changes a Deployment's status and
+    so its resourceVersion. So a steady region (every Deployment settled, every pod ready and none
+    terminating, nothing written there since) reuses its last list until a Deployment changes or
+    RESYNC_SECONDS pass."""
+    settled = all(map(_settled, deployments))
+    if routed and settled:
+        return []
+    key = f"{namespace}/{selector}"
+    versions = tuple(sorted((d["metadata"]["name"], str(d["metadata"].get("resourceVersion"))) for d in deployments))
+    now = time.monotonic()
+    last = client.listed_pods.get(key)
+    if settled and last is not None and last[0] == versions and now - last[2] < RESYNC_SECONDS:
+        return last[1]
+    pods = await client.list("Pod", namespace, selector)
+    steady = settled and all(_pod_steady(p) for p in pods)
+    if steady:
+        client.listed_pods[key] = (versions, pods, now)
+    else:
+        client.listed_pods.pop(key, None)
+    return pods
+
+
+def _pod_steady(pod: Mapping[str, Any]) -> bool:
+    if pod["metadata"].get("deletionTimestamp"):
+        return False
+    view = pod_view(pod)
+    return view is not None and view.ready
 
 
 def _revision_pods(
