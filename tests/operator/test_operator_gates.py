@@ -17,7 +17,7 @@ from bellwether.api import parse_spec
 from bellwether.clusters import Clusters
 from bellwether.handlers.reconcile import Context, gate_port
 from bellwether.rollout.types import GateRequest
-from bellwether.sim.standins.apiserver import CORE, ApiServer, Resource
+from bellwether.sim.standins.apiserver import CORE, MODEL_DEPLOYMENTS, ApiServer, Resource
 from support.operator_world import secret
 from support.specs import NAMESPACE
 
@@ -27,7 +27,7 @@ NOW = datetime(2026, 12, 2, tzinfo=UTC)
 
 @pytest.fixture
 async def cluster() -> AsyncIterator[ApiServer]:
-    server = ApiServer("home", resources=[*CORE, JOBS])
+    server = ApiServer("home", resources=[*CORE, JOBS, MODEL_DEPLOYMENTS])
     await server.start()
     yield server
     await server.stop()
@@ -73,6 +73,22 @@ def spec_with(gate: dict[str, Any]) -> Any:
 
 def ask(attempt: int = 1) -> list[GateRequest]:
     return [GateRequest("check", "confirmPromotion", "r2", "r1", 0, attempt)]
+
+
+async def test_a_job_gate_in_the_modeldeployments_namespace_is_owned_by_it(cluster: ApiServer, ctx: Context) -> None:
+    md = await cluster.put(
+        "modeldeployments",
+        {
+            "apiVersion": "bellwether.dev/v1alpha1",
+            "kind": "ModelDeployment",
+            "metadata": {"name": "chat", "namespace": NAMESPACE},
+        },
+    )
+    spec = spec_with({"job": {"image": "ghcr.io/acme/evals:1", "deadline": "5m"}})
+    await gate_port(ctx)(spec, "chat", NAMESPACE, ask(), NOW)
+    [job] = cluster.list("jobs", NAMESPACE)
+    # The garbage collector removes it with the ModelDeployment, not a day later.
+    assert [r["uid"] for r in job["metadata"]["ownerReferences"]] == [md["metadata"]["uid"]]
 
 
 async def test_a_job_gate_creates_its_job_once_and_passes_when_kubernetes_says_it_completed(

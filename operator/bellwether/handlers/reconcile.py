@@ -305,7 +305,13 @@ async def job_gate(
     outcome: GateOutcome
     try:
         client = await ctx.clusters.for_region(namespace, region)
-        outcome, message = await run_gate_job(client, gate_job(name, namespace, spec, gate, request))
+        # Read for its uid, so a Job in its own namespace is owned by it (removed with it).
+        owner = (
+            await (await ctx.clusters.home()).get("ModelDeployment", namespace, name)
+            if region.cluster is None
+            else None
+        )
+        outcome, message = await run_gate_job(client, gate_job(name, namespace, spec, gate, request, owner))
     except CLUSTER_ERRORS as e:
         outcome, message = "failed", _why(region.name, e)
     return GateResult(request.gate, request.revision, request.wave, outcome, message)

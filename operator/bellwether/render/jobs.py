@@ -3,17 +3,19 @@
 Its name is derived from the gate, the revision, the wave and the attempt, so the cycle that asks
 again while it runs finds the same Job, and a held gate asked again (a new attempt) runs a new one.
 It cleans up after itself (`ttlSecondsAfterFinished`) and cannot run forever (`activeDeadlineSeconds`),
-so a Job left behind by a deleted ModelDeployment or a remote region is gone within a day.
+so a Job in a remote region (where no owner reference can reach) is gone within a day; in the home
+cluster the ModelDeployment owns its Jobs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from bellwether.api import ModelDeploymentSpec
 from bellwether.api.hooks import Gate, JobGate
 from bellwether.api.units import parse_duration
-from bellwether.render import names, region_namespace
+from bellwether.render import names, owner_reference, region_namespace
 from bellwether.rollout.types import GateRequest
 
 GATE_LABEL = "bellwether.dev/gate"
@@ -80,8 +82,17 @@ def _container(job: JobGate, env: list[Any]) -> dict[str, Any]:
     return container
 
 
-def gate_job(name: str, namespace: str, spec: ModelDeploymentSpec, gate: Gate, request: GateRequest) -> dict[str, Any]:
-    """The Job of one attempt of a Job gate, in the namespace of the region it runs in."""
+def gate_job(
+    name: str,
+    namespace: str,
+    spec: ModelDeploymentSpec,
+    gate: Gate,
+    request: GateRequest,
+    owner: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Job of one attempt of a Job gate, in the namespace of the region it runs in. With `owner`
+    (the ModelDeployment object) a Job in its namespace of the home cluster carries its owner
+    reference, so deleting the ModelDeployment deletes its Jobs at once, not a day later."""
     assert gate.job is not None
     region = gate_region(spec, request)
     labels = {**names.owner_labels(name, region), names.REVISION: request.revision, GATE_LABEL: request.gate}
@@ -91,14 +102,17 @@ def gate_job(name: str, namespace: str, spec: ModelDeploymentSpec, gate: Gate, r
     }
     if gate.job.service_account_name is not None:
         pod["serviceAccountName"] = gate.job.service_account_name
+    metadata: dict[str, Any] = {
+        "name": job_name(name, request),
+        "namespace": region_namespace(namespace, spec, region),
+        "labels": labels,
+    }
+    if owner is not None and spec.region(region).cluster is None and metadata["namespace"] == namespace:
+        metadata["ownerReferences"] = [owner_reference(owner)]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {
-            "name": job_name(name, request),
-            "namespace": region_namespace(namespace, spec, region),
-            "labels": labels,
-        },
+        "metadata": metadata,
         "spec": {
             "backoffLimit": gate.job.backoff_limit,
             "activeDeadlineSeconds": int(parse_duration(gate.job.deadline)),

@@ -78,3 +78,15 @@ def test_a_gate_job_runs_without_privileges() -> None:
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_a_gate_job_in_the_modeldeployments_namespace_is_owned_by_it() -> None:
+    spec = spec_with_job()
+    owner = {"metadata": {"name": "chat", "namespace": "ml", "uid": "0c3f7d2e"}}
+    home = gate_job("chat", "ml", spec, spec.rollout.gates[0], request(wave=0), owner)
+    (ref,) = home["metadata"]["ownerReferences"]
+    assert (ref["kind"], ref["name"], ref["uid"], ref["controller"]) == ("ModelDeployment", "chat", "0c3f7d2e", True)
+    kubernetes_validate.validate(home, K8S_VERSION, strict=True)
+    # In another namespace no owner reference can point at it: the Job's TTL cleans up instead.
+    elsewhere = gate_job("chat", "ml", spec, spec.rollout.gates[0], request(wave=1), owner)
+    assert "ownerReferences" not in elsewhere["metadata"]
