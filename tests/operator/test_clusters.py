@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -13,6 +14,7 @@ import yaml
 from bellwether.api import revision_of, template_of
 from bellwether.api.spec import ModelDeploymentSpec
 from bellwether.clusters import ApiError, ClusterConfigError, Clusters, RouteNotInstalled, apply_region, observe_region
+from bellwether.clusters.client import KubeClient
 from bellwether.clusters.region import RESYNC_SECONDS, resync_slot
 from bellwether.render import objects_for_region
 from bellwether.render.names import owner_selector
@@ -201,22 +203,41 @@ async def test_observation_reports_ready_unschedulable_and_stuck_pods(home: ApiS
     }
 
 
-async def test_a_routed_region_whose_deployments_are_all_ready_is_observed_without_reading_its_pods(
-    home: ApiServer, clusters: Clusters
-) -> None:
-    v1 = make_spec("gatewayAPI", version="v1")
+async def one_stable(
+    home: ApiServer, clusters: Clusters, router: str
+) -> tuple[KubeClient, list[dict[str, Any]], str, int]:
+    """A region applied with one stable revision of two replicas: the client, its objects, the
+    revision and its Deployment's generation."""
+    v1 = make_spec(router, version="v1")
     client = await clusters.home()
     plan = plan_for("us-east", (v1, "stable", 2, 100))
     objects = objects_for_region("chat", NAMESPACE, v1, plan)
-    await apply_region(client, objects, name="chat", region="us-east", namespace=NAMESPACE, router="gatewayAPI")
-    dep_name, r1 = f"chat-us-east-{plan.revisions[0].revision}", plan.revisions[0].revision
-    generation = home.get("deployments", NAMESPACE, dep_name)["metadata"]["generation"]  # type: ignore[index]
+    await apply_region(client, objects, name="chat", region="us-east", namespace=NAMESPACE, router=router)
+    r1 = plan.revisions[0].revision
+    generation = home.get("deployments", NAMESPACE, f"chat-us-east-{r1}")["metadata"]["generation"]  # type: ignore[index]
+    return client, objects, r1, generation
+
+
+def observing(
+    home: ApiServer, client: KubeClient, router: str
+) -> Callable[[], Awaitable[tuple[RegionObservation, int]]]:
+    """Observe the region, and count the pod lists it took."""
     pods_path = f"/api/v1/namespaces/{NAMESPACE}/pods"
 
     async def observe() -> tuple[RegionObservation, int]:
         before = sum(1 for _, path, _ in home.requests if path == pods_path)
-        seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="gatewayAPI")
+        seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router=router)
         return seen.observation, sum(1 for _, path, _ in home.requests if path == pods_path) - before
+
+    return observe
+
+
+async def test_a_routed_region_whose_deployments_are_all_ready_is_observed_without_reading_its_pods(
+    home: ApiServer, clusters: Clusters
+) -> None:
+    client, _, r1, generation = await one_stable(home, clusters, "gatewayAPI")
+    dep_name = f"chat-us-east-{r1}"
+    observe = observing(home, client, "gatewayAPI")
 
     # Every replica ready, status current: the pods can say nothing more, so they are not read.
     ready = {"observedGeneration": generation, "replicas": 2, "readyReplicas": 2}
@@ -234,14 +255,8 @@ async def test_a_routed_region_whose_deployments_are_all_ready_is_observed_witho
 async def test_a_steady_replicas_region_reuses_its_pod_list_until_something_changes(
     home: ApiServer, clusters: Clusters
 ) -> None:
-    v1 = make_spec("replicas", version="v1")
-    client = await clusters.home()
-    plan = plan_for("us-east", (v1, "stable", 2, 100))
-    objects = objects_for_region("chat", NAMESPACE, v1, plan)
-    await apply_region(client, objects, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
-    r1 = plan.revisions[0].revision
+    client, objects, r1, generation = await one_stable(home, clusters, "replicas")
     dep_name = f"chat-us-east-{r1}"
-    generation = home.get("deployments", NAMESPACE, dep_name)["metadata"]["generation"]  # type: ignore[index]
     labels = {
         "app.kubernetes.io/managed-by": "bellwether",
         "app.kubernetes.io/name": "chat",
@@ -259,13 +274,7 @@ async def test_a_steady_replicas_region_reuses_its_pod_list_until_something_chan
         dep_name,
         {"status": {"observedGeneration": generation, "replicas": 2, "readyReplicas": 2}},
     )
-    pods_path = f"/api/v1/namespaces/{NAMESPACE}/pods"
-
-    async def observe() -> tuple[RegionObservation, int]:
-        before = sum(1 for _, path, _ in home.requests if path == pods_path)
-        seen = await observe_region(client, name="chat", region="us-east", namespace=NAMESPACE, router="replicas")
-        return seen.observation, sum(1 for _, path, _ in home.requests if path == pods_path) - before
-
+    observe = observing(home, client, "replicas")
     seen, reads = await observe()
     assert reads == 1 and seen.pods[r1].serving == 2
     seen, reads = await observe()
