@@ -358,6 +358,12 @@ async def test_replicas_with_skewed_clocks_never_promote_without_evidence(world:
     rule = world.prometheus.rule
     world.prometheus.rule = lambda query: None if r2 in query else rule(query)
     r2 = await roll_out(world)
+    # its pods ready and its analysis step begun (a clock an hour ahead would otherwise find a canary
+    # still loading past progressDeadline, and roll it back: not what this test is about)
+    await eventually(
+        lambda: world.status().get("canaryRevision") == r2 and world.status().get("step", 0) >= 1,
+        what="v2 at its analysis step",
+    )
 
     # When two more replicas, one with its clock an hour ahead and one an hour behind, run cycles
     # alongside the operator
