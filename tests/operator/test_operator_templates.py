@@ -39,8 +39,11 @@ async def test_a_missing_template_is_named_then_its_metrics_judge_the_canary(wor
     reason, message = await eventually(lambda: condition(world)[0] and condition(world), what="a Degraded condition")
     assert reason == "InvalidAnalysisTemplate" and "ClusterAnalysisTemplate 'fleet-slo' not found" in message
     assert world.home.list("deployments") == [] and world.remote.list("deployments") == []
-    events = world.home.list("events", NAMESPACE)
-    assert any(e.get("reason") == "InvalidAnalysisTemplate" for e in events)
+    # (the Event is posted after the status write: wait for it too)
+    await eventually(
+        lambda: any(e.get("reason") == "InvalidAnalysisTemplate" for e in world.home.list("events", NAMESPACE)),
+        what="an InvalidAnalysisTemplate Event",
+    )
 
     # When the template is applied, v1 is deployed and the condition clears
     await world.home.put("clusteranalysistemplates", copy.deepcopy(template))
