@@ -14,7 +14,10 @@ Once every canary has been measured and kopf has recorded every change as handle
 - loop latency: p50/p99 of one rollout cycle, from the operator's `bellwether_reconcile_duration_seconds`
   histogram (interpolated within its buckets, over the window only);
 - API requests per object per minute, counted by the stand-ins, and what they are;
-- Prometheus queries per object per analysis interval, counted by the Prometheus stand-in;
+- Prometheus queries per object per analysis interval, counted by the Prometheus stand-in, and per
+  judged measurement (from the operator's `bellwether_analysis_verdicts_total`): an overloaded
+  operator may measure less often (longer intervals), but each measurement it takes must send both
+  of its queries (canary and stable), 2.00 per measurement;
 - the operator's peak resident memory (VmHWM in /proc, over the whole run, start-up included) and CPU.
 
 Then each figure's growth: the ratio between successive counts, per object for the costs. Constant
@@ -58,7 +61,7 @@ from bellwether.cli.run import tune_gc
 from bellwether.sim.standins.apiserver import CORE, MODEL_DEPLOYMENTS, ApiServer
 from bellwether.sim.standins.process import OperatorProcess
 from bellwether.sim.standins.prometheus import PrometheusStandIn
-from scale_world import EventKubelet, ScaleApiServer
+from scale_world import EventKubelet, ScaleApiServer, gpu_node
 
 NAMESPACE = "bench"
 HOME_REGION = "us-east"
@@ -66,6 +69,7 @@ REMOTE_REGIONS = ("eu-west", "ap-south")
 OPERATOR_INTERVAL = 30.0  # `bellwether run --interval`, its default
 ANALYSIS_INTERVAL = 30.0  # `analysis.interval`, its default
 METRICS = 2
+GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"
 HISTOGRAM = "bellwether_reconcile_duration_seconds"
 TICKS = 100.0  # clock ticks per second in /proc/<pid>/stat
 
@@ -81,7 +85,7 @@ def model_deployment(name: str, version: str, prometheus: str) -> dict[str, Any]
         "model": {"name": "llama", "version": version, "uri": f"s3://models/llama/{version}"},
         "runtime": {
             "image": "vllm/vllm-openai:v0.11.0",
-            "resources": {"gpu": {"count": 1, "product": "NVIDIA-H100-80GB-HBM3"}, "cpu": "4", "memory": "16Gi"},
+            "resources": {"gpu": {"count": 1, "product": GPU_PRODUCT}, "cpu": "4", "memory": "16Gi"},
             "warmupSeconds": 0,
         },
         "regions": [{"name": HOME_REGION, "replicas": 2}, *remote],
@@ -160,12 +164,13 @@ class Histogram:
         return lower
 
 
-async def scrape(port: int) -> tuple[Histogram, float]:
-    """The reconcile histogram and the count of failed API requests, from the operator's /metrics."""
+async def scrape(port: int) -> tuple[Histogram, float, float]:
+    """The reconcile histogram, the count of failed API requests and of judged measurements, from the
+    operator's /metrics."""
     async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/metrics") as resp:
         text = await resp.text()
     buckets: list[tuple[float, float]] = []
-    count, errors = 0.0, 0.0
+    count, errors, verdicts = 0.0, 0.0, 0.0
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == HISTOGRAM + "_bucket":
@@ -174,7 +179,9 @@ async def scrape(port: int) -> tuple[Histogram, float]:
                 count = sample.value
             elif sample.name == "bellwether_api_errors_total":
                 errors += sample.value
-    return Histogram(tuple(sorted(buckets)), count), errors
+            elif sample.name == "bellwether_analysis_verdicts_total":
+                verdicts += sample.value
+    return Histogram(tuple(sorted(buckets)), count), errors, verdicts
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -233,6 +240,7 @@ class Snapshot:
     queries: int
     histogram: Histogram
     api_errors: float
+    verdicts: float
     operator_cpu: float
     standin_cpu: float
     machine_cpu: float
@@ -249,6 +257,8 @@ class Figures:
     api_per_minute: float  # per object
     api_kinds: dict[str, float]  # per object per minute
     queries_per_interval: float  # per object
+    measured_per_interval: float  # judged measurements (one metric in one region) per object
+    queries_per_measurement: float  # 2.0: canary and stable, every query sent
     peak_rss_mib: float
     operator_cpu: float  # share of one core over the window
     standin_cpu: float
@@ -300,7 +310,7 @@ class Run:
 
     async def snapshot(self, operator: OperatorProcess) -> Snapshot:
         assert operator.proc is not None
-        histogram, errors = await scrape(operator.metrics_port)
+        histogram, errors, verdicts = await scrape(operator.metrics_port)
         return Snapshot(
             at=time.monotonic(),
             requests={s.name: len(s.requests) for s in self.servers},
@@ -308,6 +318,7 @@ class Run:
             queries=len(self.prometheus.queries),
             histogram=histogram,
             api_errors=errors,
+            verdicts=verdicts,
             operator_cpu=cpu_seconds(operator.proc.pid),
             standin_cpu=own_cpu_seconds(),
             machine_cpu=machine_cpu_seconds(),
@@ -317,6 +328,8 @@ class Run:
         for server in self.servers:
             await server.start()
             await server.put("namespaces", {"metadata": {"name": NAMESPACE}})
+            for index in range(3):  # a pod's index is its node: room for every object's pods and surge
+                await server.put("nodes", gpu_node(index, GPU_PRODUCT, gpus=2 * self.count))
         await self.prometheus.start()
         await self.home.put("customresourcedefinitions", crd())
         for remote in self.remotes:
@@ -383,6 +396,7 @@ class Run:
             answers = server.answered[before.answered[server.name] : after.answered[server.name]]
             refused.update(status for status in answers if status >= 400)
         per_object_minute = self.count * window / 60
+        intervals = self.count * window / ANALYSIS_INTERVAL  # per-object analysis intervals in the window
         histogram = after.histogram.minus(before.histogram)
         return Figures(
             count=self.count,
@@ -393,7 +407,9 @@ class Run:
             cycles=histogram.count,
             api_per_minute=sum(kinds.values()) / per_object_minute,
             api_kinds={k: n / per_object_minute for k, n in kinds.most_common()},
-            queries_per_interval=(after.queries - before.queries) / (self.count * window / ANALYSIS_INTERVAL),
+            queries_per_interval=(after.queries - before.queries) / intervals,
+            measured_per_interval=(after.verdicts - before.verdicts) / intervals,
+            queries_per_measurement=(after.queries - before.queries) / max(after.verdicts - before.verdicts, 1.0),
             peak_rss_mib=memory["VmHWM"] / 1024,
             operator_cpu=(after.operator_cpu - before.operator_cpu) / window,
             standin_cpu=(after.standin_cpu - before.standin_cpu) / window,
@@ -430,6 +446,11 @@ def report(figures: list[Figures]) -> None:
         )
     expected = (1 + len(REMOTE_REGIONS)) * METRICS * 2
     print(f"(queries expected per object per interval: {expected} = 3 regions x {METRICS} metrics x canary+stable)")
+    for f in figures:
+        print(
+            f"{f.count:>8} objects: {f.measured_per_interval:.2f} of {expected // 2} measurements per object per"
+            f" interval taken, {f.queries_per_measurement:.2f} queries per measurement (2.00: every query sent)"
+        )
     for f in figures:
         kinds = ", ".join(f"{k} {n:.2f}" for k, n in f.api_kinds.items())
         print(f"{f.count:>8} objects, API requests per object per minute: {kinds}")

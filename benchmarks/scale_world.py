@@ -109,19 +109,36 @@ class ScaleApiServer(ApiServer):
 def pod(dep: dict[str, Any], index: int) -> dict[str, Any]:
     """A running, ready pod of a Deployment, about the size of a real pod's metadata and status."""
     meta = dep["metadata"]
+    resources = dep["spec"]["template"]["spec"]["containers"][0].get("resources") or {}
     return {
         "metadata": {
             "name": f"{meta['name']}-{index}",
             "namespace": meta["namespace"],
             "labels": dict(dep["spec"]["template"]["metadata"]["labels"]),
         },
-        "spec": {"nodeName": f"gpu-node-{index}", "containers": [{"name": "server", "image": "vllm/vllm-openai"}]},
+        "spec": {
+            "nodeName": f"gpu-node-{index}",
+            "containers": [{"name": "server", "image": "vllm/vllm-openai", "resources": resources}],
+        },
         "status": {
             "phase": "Running",
             "conditions": [{"type": t, "status": "True"} for t in ("PodScheduled", "Initialized", "Ready")],
             "containerStatuses": [
                 {"name": "server", "ready": True, "restartCount": 0, "state": {"running": {"startedAt": "now"}}}
             ],
+        },
+    }
+
+
+def gpu_node(index: int, product: str, gpus: int) -> dict[str, Any]:
+    """A Ready GPU node that the pods of `pod` run on (`gpu-node-<index>`)."""
+    name = f"gpu-node-{index}"
+    return {
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "nvidia.com/gpu.product": product}},
+        "spec": {},
+        "status": {
+            "allocatable": {"nvidia.com/gpu": str(gpus)},
+            "conditions": [{"type": "Ready", "status": "True"}],
         },
     }
 

@@ -31,13 +31,14 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from bellwether import rollout
-from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, parse_spec
+from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, Template, parse_spec
 from bellwether.api.reasons import Reason
 from bellwether.api.spec import Region
 from bellwether.api.templates import TemplateProblem, referenced, resolve
 from bellwether.render import objects_for_region
 from bellwether.render.routers import router_of
 from bellwether.render.serving import Seen, serving_changes
+from bellwether.rollout.capacity import shortfall, surge
 from bellwether.rollout.commands import read_command
 from bellwether.rollout.conditions import invalid_spec, with_errors
 from bellwether.rollout.notices import Notice, notices
@@ -47,6 +48,7 @@ from bellwether.rollout.types import (
     Event,
     GateRequest,
     GateResult,
+    GpuRoom,
     Observations,
     RegionPlan,
 )
@@ -112,6 +114,11 @@ EvaluateGates = Callable[
 ]
 
 
+# (spec, region, template) -> the GPUs free for that revision's pods there; None: not known (no GPUs
+# asked for, or the cluster does not let the operator read its nodes)
+GpuCapacity = Callable[[ModelDeploymentSpec, Region, Template], Awaitable[GpuRoom | None]]
+
+
 class Notify(Protocol):
     """Hands notifications over for delivery without waiting for it (a bounded background queue), and
     returns what went wrong since the last call (an unreadable Secret, a receiver that kept failing),
@@ -132,6 +139,7 @@ class Ports:
     rng: random.Random = field(default_factory=random.Random)
     gates: EvaluateGates | None = None  # None: a driver that calls no webhooks (every gate answers so)
     notify: Notify | None = None  # None: notifications are not sent
+    capacity: GpuCapacity | None = None  # None: surges are not checked against free GPUs
 
 
 @dataclass
@@ -219,6 +227,7 @@ async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: dat
         patched = await ports.home.write_status(obj, new)  # StaleRead here: nothing is applied
     except TooLarge as e:
         return await _too_large(ports, obj, old, str(e), generation, now)
+    warned = await _gpu_fit(ports, spec, decision.regions, seen)
     failed = await _apply(ports, obj, spec, decision.regions, seen)
     if failed:
         memory.apply_errors[(namespace, name)] = failed
@@ -227,9 +236,9 @@ async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: dat
     if command is not None and new.progress.last_command == command.id:
         await ports.home.consume_command(namespace, name)  # consumed: never applied twice
     changed = failed.keys() != reported.keys() - unseen.keys()  # status must learn of new or fixed failures
-    told = await _notify(ports, namespace, name, spec, decision.events, new, now)
+    told = await _notify(ports, namespace, name, spec, decision.events + warned, new, now)
     return Outcome(
-        events=decision.events + told,
+        events=decision.events + warned + told,
         requeue_after=pace(decision.requeue_after, ports.max_requeue, changed, ports.rng),
         status_patched=patched,
         errors={**unseen, **failed},
@@ -381,6 +390,35 @@ async def _too_large(
     return Outcome(
         events=(Event("Warning", "ObjectTooLarge", message),), requeue_after=TOO_LARGE_REQUEUE, status_patched=patched
     )
+
+
+async def _gpu_fit(
+    ports: Ports, spec: ModelDeploymentSpec, plans: Sequence[RegionPlan], seen: Mapping[str, Seen]
+) -> tuple[Event, ...]:
+    """Before a surge: a Warning for each region whose free GPUs cannot take the new pods."""
+    if ports.capacity is None:
+        return ()
+    capacity = ports.capacity
+    surges = [
+        found
+        for plan in plans
+        if plan.region in seen and seen[plan.region].observation.reachable
+        for found in [surge(plan, seen[plan.region].observation)]
+        if found is not None
+    ]
+
+    async def one(region: str, template: Template) -> GpuRoom | None:
+        try:
+            return await capacity(spec, spec.region(region), template)
+        except Exception as e:  # advice only: never a reason for the cycle to fail
+            log.warning("could not count the free GPUs in %s: %s", region, e)
+            return None
+
+    rooms = await asyncio.gather(*(one(s.region, s.revision.template) for s in surges))
+    warnings = (
+        shortfall(s, room, spec.rollout.on_unschedulable) for s, room in zip(surges, rooms, strict=True) if room
+    )
+    return tuple(w for w in warnings if w is not None)
 
 
 async def _apply(

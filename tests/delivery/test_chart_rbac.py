@@ -19,7 +19,7 @@ from support.chartkit import CHART, RELEASE_NAMESPACE, VALUES, Helm, Rendered, r
 
 Grant = tuple[str, str, str, str]
 ALL = "*"
-CLUSTER_SCOPED = {"namespaces", "customresourcedefinitions", "clusterkopfpeerings", "clusteranalysistemplates"}
+CLUSTER_SCOPED = {"namespaces", "nodes", "customresourcedefinitions", "clusterkopfpeerings", "clusteranalysistemplates"}
 
 
 def rule_triples(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
@@ -93,8 +93,9 @@ def test_rbac_grants_exactly_what_the_mode_needs(rendered: dict[str, Rendered], 
 
 def test_namespaced_mode_grants_nothing_namespaced_cluster_wide(rendered: dict[str, Rendered]) -> None:
     cluster_wide = {res for where, _, res, _ in grants(rendered["namespaced-ha"]) if where == ALL}
-    # read-only: for kopf, and the ClusterAnalysisTemplates (cluster-scoped) a ModelDeployment names
-    assert cluster_wide == {"namespaces", "customresourcedefinitions", "clusteranalysistemplates"}
+    # read-only: for kopf, the ClusterAnalysisTemplates (cluster-scoped) a ModelDeployment names, and
+    # nodes for the GPU count before a surge
+    assert cluster_wide == {"namespaces", "nodes", "customresourcedefinitions", "clusteranalysistemplates"}
     assert ("ml", "", "secrets", "get") in grants(rendered["namespaced-ha"])
 
 

@@ -6,7 +6,8 @@ the pods the control plane stand-in runs and the endpoints it puts behind the se
 - the serving Service's ready endpoints are the split status reports (`regions[].share`);
 - a rolled-back revision leaves the endpoints within a cycle of the decision, and stable takes
   everything back;
-- pods per region never exceed `replicas + maxSurge`, and fit a GPU pool of that size.
+- pods per region never exceed `replicas + maxSurge`, and fit a GPU pool of that size; a surge that
+  the free GPUs cannot take is a Warning Event as it is asked for.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from bellwether.clusters.gpus import REREAD_SECONDS
 from bellwether.sim.standins.apiserver import ApiServer
 from bellwether.sim.standins.controllers import GpuPool, is_ready
 from bellwether.sim.standins.kubelet import Backend, backends
@@ -251,11 +253,11 @@ async def test_pods_per_region_never_exceed_replicas_plus_surge(world: World, re
 @pytest.mark.parametrize("max_surge", ["25%", "0"])
 async def test_a_rollout_fits_a_gpu_pool_of_replicas_plus_surge(world: World, max_surge: str) -> None:
     # Given clusters with GPUs for exactly replicas + maxSurge pods of 2 GPUs each (2 + 1, or 2 with no
-    # surge: a full pool), where a pod takes a second to load its model
+    # surge: a full pool) on tainted GPU nodes, where a pod takes a second to load its model
     world.kubelet.delay = 1.0
     room = 2 + (1 if max_surge == "25%" else 0)
     for server in regions(world).values():
-        world.kubelet.gpus(server, GpuPool(nodes=room, per_node=2))
+        world.kubelet.gpus(server, GpuPool(nodes=room, per_node=2, tainted=True))
     plan = rollout([{"setWeight": 50}, {"analysis": {"duration": "1s"}}], maxSurge=max_surge)
     await serve(world, spec(world, "v1", plan))
 
@@ -275,6 +277,29 @@ async def test_a_rollout_fits_a_gpu_pool_of_replicas_plus_surge(world: World, ma
         ]
         assert not pending, f"{name}: pods found no free GPU: {sorted(set(pending))}"
     assert done, f"v2 not Healthy: {world.status().get('phase')} {world.status().get('message')}"
+    assert not [e["message"] for e in world.home.list("events", NAMESPACE) if e.get("reason") == "InsufficientGPUs"]
+
+
+async def test_a_surge_the_free_gpus_cannot_take_is_a_warning_naming_the_shortfall(world: World) -> None:
+    # Given clusters whose GPUs the stable pods fill (2 pods of 2 GPUs on 2 nodes of 2), and a surge
+    for server in regions(world).values():
+        world.kubelet.gpus(server, GpuPool(nodes=2, per_node=2, tainted=True))
+    plan = rollout([{"setWeight": 50}, {"analysis": {"duration": "1s"}}], maxSurge="25%")
+    await serve(world, spec(world, "v1", plan))
+    await asyncio.sleep(REREAD_SECONDS)  # the counts may lag the operator's own writes by that much
+
+    # When v2 rolls out: its canary pod finds no GPU
+    r2 = await serve_change(world, spec(world, "v2", plan))
+    await eventually(lambda: world.status().get("phase") == "RolledBack", timeout=30, what="v2 rolled back")
+
+    # Then a Warning said so for each region of the wave as the surge was asked for, once
+    warnings = [e for e in world.home.list("events", NAMESPACE) if e.get("reason") == "InsufficientGPUs"]
+    assert sorted(e["message"].split(":")[0] for e in warnings) == ["eu-west", "us-east"]
+    for warning in warnings:
+        assert warning["type"] == "Warning"
+        assert f": the surge asks for 1 new canary pod of {r2} (2 nvidia.com/gpu each)" in warning["message"]
+        assert "the 2 nodes they may run on have 0 free: room for 0" in warning["message"]
+    assert "canary pods unschedulable" in (world.status().get("message") or "")  # and the scheduler's word acted on
 
 
 async def serve_change(world: World, md: dict[str, Any]) -> str:

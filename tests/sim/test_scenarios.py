@@ -95,6 +95,12 @@ async def test_a_surge_on_a_full_gpu_pool_fails_the_step_and_keeps_stable_servin
     outcome = await run(demo_spec, "gpu-shortage")
     assert outcome.result != "promoted"
     assert any(e.kind == "pods" and "nvidia.com/gpu" in e.message for e in outcome.timeline)
+    # told before the surge: a Warning as the canary's pod is asked for, before the scheduler reports it
+    warned = [e for e in outcome.timeline if e.kind == "event" and e.data.get("reason") == "InsufficientGPUs"]
+    pending = next(e for e in outcome.timeline if e.kind == "pods")
+    assert len(warned) == 1 and warned[0].at < pending.at
+    assert warned[0].message.startswith("Warning InsufficientGPUs: us-east: the surge asks for 1 new canary pod")
+    assert "room for 0" in warned[0].message
     assert outcome.reason is not None
     assert outcome.serving["us-east"][outcome.previous_revision] == 4
     assert outcome.gpu_peak["us-east"] <= outcome.gpu_capacity["us-east"]
@@ -104,6 +110,8 @@ async def test_max_surge_zero_rolls_out_on_a_full_gpu_pool(demo_spec: ModelDeplo
     swap = demo_spec.model_copy(update={"rollout": demo_spec.rollout.model_copy(update={"max_surge": "0"})})
     outcome = await run(swap, "gpu-shortage")
     assert outcome.result == "promoted"
+    # each new pod takes the GPUs of a stable pod the same step removes: nothing to warn about
+    assert not any(e.kind == "event" and e.data.get("reason") == "InsufficientGPUs" for e in outcome.timeline)
     assert outcome.serving["us-east"] == {outcome.revision: 4}
     assert outcome.gpu_peak["us-east"] == outcome.gpu_capacity["us-east"] == 4
 

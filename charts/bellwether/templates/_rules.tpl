@@ -65,6 +65,10 @@ bellwether.clusters.permissions.RULES; do not edit by hand (a test fails on drif
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get", "list", "watch"]
+# before a surge, count the GPUs free on the nodes its pods may run on (with the pods of every namespace, which only a cluster-wide installation may list; a Warning Event when they fall short)
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["list"]
 {{- end }}
 {{- define "bellwether.rules.peering.namespaced" -}}
 # peering between operator replicas (only one acts at a time)

@@ -57,6 +57,7 @@ Reason = Literal[
     "Retry",
     "GatePassed",
     "NotificationFailed",
+    "InsufficientGPUs",
 ]
 
 REASONS: tuple[str, ...] = get_args(Reason)

@@ -54,6 +54,7 @@ SECTION_OF: dict[str, Section] = {
     "horizontalpodautoscalers": NAMESPACED,
     "customresourcedefinitions": CLUSTER,
     "namespaces": CLUSTER,
+    "nodes": CLUSTER,
     "kopfpeerings": PEERING_NAMESPACED,
     "clusterkopfpeerings": PEERING_CLUSTER,
 }

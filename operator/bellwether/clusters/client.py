@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -89,6 +90,7 @@ class KubeClient:
         # What `region.observe_region` last listed of a steady region's pods, and the Deployments'
         # versions then: "namespace/selector" -> (versions, pods, when).
         self.listed_pods: dict[str, tuple[tuple[tuple[str, str], ...], list[dict[str, Any]], float]] = {}
+        self.changed_at = -math.inf  # when `region.apply_region` last wrote or deleted anything here
 
     async def request(
         self,

@@ -1,7 +1,8 @@
 """Every Kubernetes permission the operator uses, as data: the Helm chart's RBAC is checked against it.
 
 Remote regions need the same rules (minus the ModelDeployment, ClusterAnalysisTemplate, Secret and
-kopf ones) for the identity in their kubeconfig Secret.
+kopf ones) for the identity in their kubeconfig Secret; nodes, and pods in every namespace, only for
+the GPU count before a surge (`clusters.gpus`), which is off where they are not granted.
 """
 
 from __future__ import annotations
@@ -100,6 +101,13 @@ RULES: list[dict[str, Any]] = [
         "verbs": ["get", "list", "watch"],
         "why": "kopf follows the watched namespaces with --namespace; the operator finds ModelDeployments left "
         "in namespaces being deleted",
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["nodes"],
+        "verbs": ["list"],
+        "why": "before a surge, count the GPUs free on the nodes its pods may run on (with the pods of every "
+        "namespace, which only a cluster-wide installation may list; a Warning Event when they fall short)",
     },
     {
         "apiGroups": ["kopf.dev"],

@@ -150,6 +150,7 @@ async def apply_region(
     changed = sum(map(len, stages.values()))
     if changed:
         client.listed_pods.pop(f"{namespace}/{selector}", None)  # what it listed may change now
+        client.changed_at = now
     keep = frozenset((o["kind"], o["metadata"]["name"]) for o in objects)
     last_prune = client.pruned.get(selector)
     if changed or last_prune is None or last_prune[0] != keep or resync_slot(selector, last_prune[1]) != slot:
@@ -164,6 +165,8 @@ async def apply_region(
         stages[PRUNE_REST].append(functools.partial(prune, rest))
         await _run_stages(stages)
         client.pruned[selector] = (keep, now)
+        if sum(removed):
+            client.changed_at = now
         return changed + sum(removed)
     await _run_stages(stages)
     return changed

@@ -26,7 +26,15 @@ import aiohttp
 from bellwether import cycle
 from bellwether.analysis.measure import measure
 from bellwether.analysis.prometheus import PrometheusSource
-from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, SpecError, dump, parse_spec
+from bellwether.api import (
+    Measurement,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    SpecError,
+    Template,
+    dump,
+    parse_spec,
+)
 from bellwether.api.base import KeyRef
 from bellwether.api.hooks import Gate
 from bellwether.api.spec import Region
@@ -42,6 +50,7 @@ from bellwether.clusters import (
     delete_region,
     observe_region,
 )
+from bellwether.clusters.gpus import free_gpus
 from bellwether.clusters.jobs import run_gate_job
 from bellwether.clusters.region import ensure_kind_served
 from bellwether.handlers import metrics
@@ -52,12 +61,14 @@ from bellwether.render.autoscaler import replica_claims
 from bellwether.render.jobs import gate_job, gate_region
 from bellwether.render.routers import router_of
 from bellwether.render.serving import Seen
+from bellwether.render.workload import GPU, pod_spec
 from bellwether.rollout.commands import COMMAND_ANNOTATION
 from bellwether.rollout.types import (
     AnalysisRequest,
     GateOutcome,
     GateRequest,
     GateResult,
+    GpuRoom,
     RegionObservation,
     RegionPlan,
 )
@@ -203,6 +214,15 @@ class KubeRegions:
             return why
         return None
 
+    async def gpu_room(self, spec: ModelDeploymentSpec, region: Region, template: Template) -> GpuRoom | None:
+        """The GPUs free for `template`'s pods in a region observed this cycle (see clusters.gpus)."""
+        gpu = template.runtime.resources.gpu
+        client = self.clients.get(region.name)
+        if gpu is None or client is None:
+            return None
+        free = await free_gpus(client, pod_spec(template, region.node_selector), GPU)
+        return GpuRoom(GPU, gpu.count, free) if free is not None else None
+
 
 def _why(region: str, error: Exception) -> str:
     if isinstance(error, ApiError):
@@ -336,14 +356,16 @@ def _count(namespace: str, old: ModelDeploymentStatus, new: ModelDeploymentStatu
 async def reconcile(ctx: Context, namespace: str, name: str, now: datetime | None = None) -> Outcome:
     """One cycle, as the kopf daemon runs it; its `requeue_after` counts from the cycle's start."""
     started, cpu = time.monotonic(), time.process_time()
+    regions = KubeRegions(ctx)
     ports = cycle.Ports(
         KubeHome(ctx),
-        KubeRegions(ctx),
+        regions,
         prometheus_judge(ctx, namespace),
         ctx.max_requeue,
         ctx.rng,
         gates=gate_port(ctx),
         notify=ctx.notifier,
+        capacity=regions.gpu_room,
     )
     try:
         async with ctx.slots:

@@ -44,6 +44,21 @@ class RegionObservation:
 
 
 @dataclass(frozen=True)
+class GpuRoom:
+    """The GPUs a region has free for one revision's pods: on each node its pods may run on (ready, not
+    cordoned, labels and taints allowing them), what is allocatable less what the pods bound there
+    request. Pods being deleted count as gone: their GPUs are about to be free."""
+
+    resource: str  # e.g. nvidia.com/gpu
+    per_pod: int  # GPUs one pod of the revision requests
+    free: tuple[int, ...]  # one entry per node the pods may run on
+
+    def pods(self) -> int:
+        """How many more of these pods the nodes can take (a pod's GPUs come from one node)."""
+        return sum(f // self.per_pod for f in self.free) if self.per_pod > 0 else 0
+
+
+@dataclass(frozen=True)
 class ManualCommand:
     """A user's command (from an annotation); `id` makes it consumed exactly once."""
 

@@ -305,6 +305,11 @@ class Cluster:
     def gpus_in_use(self) -> int:
         return sum(n.used for n in self.nodes.values())
 
+    def free_gpus(self, node_selector: Mapping[str, str]) -> tuple[int, ...]:
+        """Free GPUs on each node a pod with `node_selector` may be placed on (not cordoned)."""
+        self._reachable()
+        return tuple(n.free for n in self.nodes.values() if not n.unschedulable and _matches(n.labels, node_selector))
+
     def _reachable(self) -> None:
         if self.unreachable:
             raise ConnectionError(f"cluster of region {self.region} is unreachable")

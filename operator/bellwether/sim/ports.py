@@ -9,11 +9,12 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bellwether.api import API_VERSION, KIND, ModelDeploymentSpec, ModelDeploymentStatus, dump
+from bellwether.api import API_VERSION, KIND, ModelDeploymentSpec, ModelDeploymentStatus, Template, dump
 from bellwether.api.spec import Region
 from bellwether.render.serving import Seen
+from bellwether.render.workload import GPU, pod_spec
 from bellwether.rollout.commands import COMMAND_ANNOTATION
-from bellwether.rollout.types import CommandAction, RegionObservation, RegionPlan
+from bellwether.rollout.types import CommandAction, GpuRoom, RegionObservation, RegionPlan
 from bellwether.sim.world import World
 
 
@@ -104,3 +105,11 @@ class SimRegions:
         except ConnectionError as e:
             return f"region {plan.region}: {e}"
         return None
+
+    async def gpu_room(self, spec: ModelDeploymentSpec, region: Region, template: Template) -> GpuRoom | None:
+        gpu = template.runtime.resources.gpu
+        cluster = self.world.clusters[region.name]
+        if gpu is None or not cluster.nodes:
+            return None
+        selector = pod_spec(template, region.node_selector).get("nodeSelector") or {}
+        return GpuRoom(GPU, gpu.count, cluster.free_gpus(selector))

@@ -20,7 +20,7 @@ from bellwether.analysis.measure import measure as analysis_measure
 from bellwether.analysis.source import MetricSource
 from bellwether.api import Measurement, ModelDeploymentSpec, ModelDeploymentStatus, revision_of, template_of
 from bellwether.render.names import fit
-from bellwether.rollout.types import AnalysisRequest, CommandAction, Decision, Observations, RegionObservation
+from bellwether.rollout.types import AnalysisRequest, CommandAction, Decision, Event, Observations, RegionObservation
 from bellwether.sim.hooks import MemorySink, RuleGates
 from bellwether.sim.ports import SimHome, SimRegions
 from bellwether.sim.world import World
@@ -82,14 +82,16 @@ class Runner:
         self.memory = cycle.Memory()
         # In memory unless given the operator's webhooks: what would be sent, where gates would hold.
         self.sink, self.gates = MemorySink(), RuleGates()
+        regions = SimRegions(world, self.owner)
         self.ports = cycle.Ports(
             self.home,
-            SimRegions(world, self.owner),
+            regions,
             self._judge,
             max_requeue=max_tick,
             rng=random.Random(0),
             gates=gates or self.gates,
             notify=notify or self.sink,
+            capacity=regions.gpu_room,
         )
         self.applied_at = 0.0
         self.timeline: list[Entry] = []
@@ -146,7 +148,7 @@ class Runner:
         outcome = await cycle.run(self.ports, self.memory, self.namespace, self.name, self.world.clock.now())
         self.decisions += 1
         if outcome.decision is not None and outcome.observations is not None:
-            self._record(old, outcome.observations, outcome.decision)
+            self._record(old, outcome.observations, outcome.decision, outcome.events)
             self.ticks.append(self._tick(outcome.decision))
         self.world.advance(min(self.max_tick, max(self.min_tick, outcome.requeue_after)))
         return outcome
@@ -206,7 +208,11 @@ class Runner:
         )
         return f"model {spec.model.name} {spec.model.version} (revision {revision_of(template_of(spec))}), {regions}"
 
-    def _record(self, old: ModelDeploymentStatus, obs: Observations, decision: Decision) -> None:
+    def _record(
+        self, old: ModelDeploymentStatus, obs: Observations, decision: Decision, events: Sequence[Event]
+    ) -> None:
+        """The cycle's Events as the operator posts them: the decision's and the cycle's own (GPU fit,
+        notifications)."""
         new, measured = self.status, obs.measurements
         by_region: dict[str, list[Measurement]] = {}
         for m in measured:
@@ -218,7 +224,7 @@ class Runner:
         if (new.wave, new.step) != (old.wave, old.step) and new.canary_revision:
             self._note("step", f"wave {new.wave + 1}, step {new.step + 1}: {new.message or ''}".rstrip(": "))
         said: list[str] = []
-        for ev in decision.events:
+        for ev in events:
             if ev.reason == "PhaseChanged":
                 continue  # the phase line below says it once
             self._note("event", f"{ev.type} {ev.reason}: {ev.message}", reason=ev.reason, type=ev.type)

@@ -205,6 +205,44 @@ def matches(labels: dict[str, str], selector: str | None) -> bool:
     return True
 
 
+# The fields a field selector may name, beyond metadata.name and metadata.namespace (every kind):
+# the pod fields kube-apiserver's pod strategy indexes (pkg/registry/core/pod/strategy.go ToSelectableFields)
+# and a node's spec.unschedulable. Absent fields read as "".
+SELECTABLE = {
+    "pods": {
+        "spec.nodeName": ("spec", "nodeName"),
+        "spec.restartPolicy": ("spec", "restartPolicy"),
+        "spec.schedulerName": ("spec", "schedulerName"),
+        "spec.serviceAccountName": ("spec", "serviceAccountName"),
+        "status.phase": ("status", "phase"),
+        "status.podIP": ("status", "podIP"),
+        "status.nominatedNodeName": ("status", "nominatedNodeName"),
+    },
+    "nodes": {"spec.unschedulable": ("spec", "unschedulable")},
+}
+
+
+def field_selected(obj: dict[str, Any], plural: str, selector: str | None) -> bool:
+    """Whether `obj` matches a field selector: `=`, `==` and `!=` terms only, on selectable fields; any
+    other term is refused as the API server refuses it (400)."""
+    if not selector:
+        return True
+    fields = {
+        "metadata.name": obj["metadata"].get("name", ""),
+        "metadata.namespace": obj["metadata"].get("namespace", ""),
+    }
+    for label, (part, key) in SELECTABLE.get(plural, {}).items():
+        value = (obj.get(part) or {}).get(key)
+        fields[label] = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    for term in selector.split(","):
+        label = term.split("!=", 1)[0] if "!=" in term else term.split("=", 1)[0]
+        if "=" not in term:
+            raise ApiError(400, "BadRequest", f'invalid selector: "{selector}"; can\'t understand "{term}"')
+        if label not in fields:
+            raise ApiError(400, "BadRequest", f"field label not supported: {label}")
+    return matches(fields, selector)
+
+
 @dataclass
 class ApiServer:
     name: str
@@ -569,6 +607,8 @@ class ApiServer:
             if request.query.get("watch") in ("true", "1"):
                 return await self._watch(request, res, namespace)
             items = self._select(res, namespace, request.query.get("labelSelector"))
+            by_field = request.query.get("fieldSelector")
+            items = [o for o in items if field_selected(o, res.plural, by_field)]
             return web.json_response(
                 {
                     "kind": f"{res.kind}List",
@@ -677,6 +717,8 @@ class ApiServer:
 
     async def _watch(self, request: web.Request, res: Resource, namespace: str | None) -> web.StreamResponse:
         selector = request.query.get("labelSelector")
+        by_field = request.query.get("fieldSelector")
+        field_selected({"metadata": {}}, res.plural, by_field)  # refused before the stream starts
         since = request.query.get("resourceVersion")
         timeout = float(request.query.get("timeoutSeconds", "300"))
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -685,7 +727,8 @@ class ApiServer:
         def wanted(obj: dict[str, Any]) -> bool:
             ok_kind = obj.get("kind") == res.kind
             ok_ns = namespace is None or obj["metadata"].get("namespace") == namespace
-            return ok_kind and ok_ns and matches(obj["metadata"].get("labels") or {}, selector)
+            ok_fields = field_selected(obj, res.plural, by_field)
+            return ok_kind and ok_ns and ok_fields and matches(obj["metadata"].get("labels") or {}, selector)
 
         async def events() -> AsyncIterator[tuple[str, dict[str, Any]]]:
             if since not in (None, "", "0") and int(since) < self.expired_before:
@@ -695,7 +738,8 @@ class ApiServer:
                 return
             if since in (None, "", "0"):
                 for o in self._select(res, namespace, selector):
-                    yield "ADDED", o
+                    if field_selected(o, res.plural, by_field):
+                        yield "ADDED", o
                 seen = self._last_rv
             else:
                 seen = int(since)

@@ -23,9 +23,13 @@ Modelled on the upstream controllers (kubernetes/kubernetes), step for step wher
   `controller.kubernetes.io/pod-deletion-cost`, then more pods of the same owner on the node, then
   ready for a shorter time, then more restarts, then newer (times compared on the logarithmic scale of
   LogarithmicScaleDown, ties by uid).
-- Scheduler: pods that need more `nvidia.com/gpu` than any node has free stay Pending with
-  PodScheduled=False, reason Unschedulable, "0/2 nodes are available: 2 Insufficient nvidia.com/gpu.";
-  the others go to the node with the most free GPUs (LeastAllocated). No pool: unlimited.
+- Scheduler: a pod goes only to a node whose labels match its nodeSelector (NodeAffinity) and whose
+  NoSchedule/NoExecute taints it tolerates (TaintToleration), with enough free `nvidia.com/gpu`
+  (NodeResourcesFit); pods no node takes stay Pending with PodScheduled=False, reason Unschedulable,
+  "0/2 nodes are available: 2 Insufficient nvidia.com/gpu." (other filters' counts first, as upstream
+  lists them); the others go to the node with the most free GPUs (LeastAllocated). Nodes are Ready,
+  labelled with their GPU product, and tainted `nvidia.com/gpu=present:NoSchedule` when the pool says
+  so (as GKE taints GPU nodes). No pool: one node, unlimited.
 - Kubelet: a bound pod runs at once (phase Running, a pod IP, containers started, not ready) and is
   Ready `delay` seconds after it was bound, unless its cluster is held; a terminating pod is finished
   once its grace period is over.
@@ -78,10 +82,13 @@ DEFAULT_HISTORY_LIMIT = 10
 
 @dataclass(frozen=True)
 class GpuPool:
-    """`nodes` nodes with `per_node` nvidia.com/gpu each."""
+    """`nodes` nodes with `per_node` nvidia.com/gpu each, labelled `product`; `tainted`: with the taint
+    nvidia.com/gpu=present:NoSchedule, so only pods that tolerate it land there."""
 
     nodes: int
     per_node: int
+    product: str = "NVIDIA-H100-80GB-HBM3"
+    tainted: bool = False
 
 
 # -- small helpers ----------------------------------------------------------------------------------------
@@ -759,8 +766,12 @@ class ControlPlane:
         for name, gpus in self.nodes().items():
             if self.server.get("nodes", None, name) is None:
                 capacity = {GPU: str(gpus), "cpu": "96", "memory": "1000Gi", "pods": "110"}
-                node = {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}}
-                node["status"] = {"capacity": capacity, "allocatable": capacity}
+                labels = {"kubernetes.io/hostname": name, "nvidia.com/gpu.product": self.pool.product}
+                node: dict[str, Any] = {"metadata": {"name": name, "labels": labels}, "spec": {}}
+                if self.pool.tainted:
+                    node["spec"]["taints"] = [{"key": GPU, "value": "present", "effect": "NoSchedule"}]
+                ready = {"type": "Ready", "status": "True", "reason": "KubeletReady", "lastTransitionTime": now_text()}
+                node["status"] = {"capacity": capacity, "allocatable": capacity, "conditions": [ready]}
                 await self.server.put("nodes", node)
 
     async def schedule(self) -> None:
@@ -776,12 +787,17 @@ class ControlPlane:
         waiting = [p for p in pods if self.managed(p) and not (p.get("spec") or {}).get("nodeName") and is_active(p)]
         for pod in sorted(waiting, key=lambda p: born.get(p["metadata"]["uid"], 0.0)):
             need = gpus_of(pod)
-            free = {n: (None if cap is None else cap - used.get(n, 0)) for n, cap in nodes.items()}
+            unmatched, untolerated, open_ = self._filter(pod, list(nodes))
+            free = {n: (None if nodes[n] is None else nodes[n] - used.get(n, 0)) for n in open_}  # type: ignore[operator]
             fits = [n for n, left in free.items() if left is None or left >= need]
             meta = pod["metadata"]
             if not fits:
-                short = len(nodes)
-                message = f"0/{len(nodes)} nodes are available: {short} Insufficient {GPU}."
+                why = [
+                    f"{len(unmatched)} node(s) didn't match Pod's node affinity/selector" if unmatched else "",
+                    f"{len(untolerated)} node(s) had untolerated taint {{{GPU}: present}}" if untolerated else "",
+                    f"{len(open_)} Insufficient {GPU}" if open_ else "",
+                ]
+                message = f"0/{len(nodes)} nodes are available: {', '.join(w for w in why if w)}."
                 unscheduled = {
                     "type": "PodScheduled",
                     "status": "False",
@@ -802,6 +818,32 @@ class ControlPlane:
             await self.server.patch(
                 "pods", meta["namespace"], meta["name"], {"status": {"phase": "Pending", "conditions": [scheduled]}}
             )
+
+    def _filter(self, pod: dict[str, Any], names: list[str]) -> tuple[list[str], list[str], list[str]]:
+        """Nodes whose labels miss the pod's nodeSelector, those whose GPU taint it does not tolerate, and
+        the rest: the scheduler's NodeAffinity and TaintToleration filters, for the labels and the one
+        taint these nodes carry. No pool: its one node takes any pod."""
+        if self.pool is None:
+            return [], [], names
+        spec = pod.get("spec") or {}
+        wanted = spec.get("nodeSelector") or {}
+        tolerates = any(
+            t.get("operator") == "Exists"
+            and t.get("key") in (None, "", GPU)
+            and t.get("effect") in (None, "", "NoSchedule")
+            for t in spec.get("tolerations") or []
+        )
+        unmatched, untolerated, open_ = [], [], []
+        for name in names:
+            node = self.server.get("nodes", None, name) or {}
+            labels = node.get("metadata", {}).get("labels") or {}
+            if any(labels.get(k) != v for k, v in wanted.items()):
+                unmatched.append(name)
+            elif (node.get("spec") or {}).get("taints") and not tolerates:
+                untolerated.append(name)
+            else:
+                open_.append(name)
+        return unmatched, untolerated, open_
 
     def _ip(self) -> str:
         self._ips += 1
