@@ -18,7 +18,9 @@ Once every canary has been measured and kopf has recorded every change as handle
   judged measurement (from the operator's `bellwether_analysis_verdicts_total`): an overloaded
   operator may measure less often (longer intervals), but each measurement it takes must send both
   of its queries (canary and stable), 2.00 per measurement;
-- the operator's peak resident memory (VmHWM in /proc, over the whole run, start-up included) and CPU.
+- the operator's peak resident memory (VmHWM in /proc, over the whole run, start-up included) and CPU;
+- failed API requests (the operator's `bellwether_api_errors_total`) and cycles that raised (its log),
+  both of which an overloaded operator must not turn into: it runs cycles less often instead.
 
 Then each figure's growth: the ratio between successive counts, per object for the costs. Constant
 per-object costs mean ratios near 1. The stand-ins run in this process on the same machine, so their
@@ -42,6 +44,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import resource
 import sys
 import tempfile
@@ -72,6 +75,7 @@ METRICS = 2
 GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"
 HISTOGRAM = "bellwether_reconcile_duration_seconds"
 TICKS = 100.0  # clock ticks per second in /proc/<pid>/stat
+FAILED_CYCLE = re.compile(r"rollout cycle of \S+ failed")  # handlers/operator.py and cycle.py log it so
 
 
 def model_deployment(name: str, version: str, prometheus: str) -> dict[str, Any]:
@@ -266,6 +270,7 @@ class Figures:
     api_errors: float
     refused: dict[int, int]  # answers >= 400 in the window, by status
     not_progressing: int
+    failed_cycles: int  # over the whole run: cycles that raised (the log's "rollout cycle of ... failed")
 
 
 class Run:
@@ -422,6 +427,7 @@ class Run:
             api_errors=after.api_errors - before.api_errors,
             refused=dict(refused),
             not_progressing=sum(1 for s in self.statuses() if s.get("phase") != "Progressing"),
+            failed_cycles=len(FAILED_CYCLE.findall(operator.output())),
         )
 
 
@@ -447,6 +453,7 @@ def report(figures: list[Figures]) -> None:
     expected = (1 + len(REMOTE_REGIONS)) * METRICS * 2
     print(f"(queries expected per object per interval: {expected} = 3 regions x {METRICS} metrics x canary+stable)")
     for f in figures:
+        print(f"{f.count:>8} objects: {f.failed_cycles} cycles failed over the whole run (bring-up included)")
         print(
             f"{f.count:>8} objects: {f.measured_per_interval:.2f} of {expected // 2} measurements per object per"
             f" interval taken, {f.queries_per_measurement:.2f} queries per measurement (2.00: every query sent)"

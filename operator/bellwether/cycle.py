@@ -227,8 +227,10 @@ async def _run(ports: Ports, memory: Memory, namespace: str, name: str, now: dat
         patched = await ports.home.write_status(obj, new)  # StaleRead here: nothing is applied
     except TooLarge as e:
         return await _too_large(ports, obj, old, str(e), generation, now)
-    warned = await _gpu_fit(ports, spec, decision.regions, seen)
-    failed = await _apply(ports, obj, spec, decision.regions, seen)
+    # the GPU count is read beside the writes (it was decided on what the cycle observed before them)
+    warned, failed = await asyncio.gather(
+        _gpu_fit(ports, spec, decision.regions, seen), _apply(ports, obj, spec, decision.regions, seen)
+    )
     if failed:
         memory.apply_errors[(namespace, name)] = failed
     else:

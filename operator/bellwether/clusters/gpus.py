@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import weakref
 from collections.abc import Mapping, Sequence
@@ -32,45 +33,67 @@ BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
 
 @dataclass
 class _View:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One cluster's nodes and the GPUs its pods hold, as last read; one read in flight at a time."""
+
     nodes: list[dict[str, Any]] = field(default_factory=list)
     pods: list[dict[str, Any]] = field(default_factory=list)
-    read_at: float = -1e18
-    forbidden_until: float = -1e18
+    used: dict[str, dict[str, int]] = field(default_factory=dict)  # resource -> node -> held, from `pods`
+    read_at: float = -math.inf
+    forbidden_until: float = -math.inf
+    reading: asyncio.Future[None] | None = None
+
+    def held(self, resource: str) -> dict[str, int]:
+        if resource not in self.used:
+            used: dict[str, int] = {}
+            for p in self.pods:
+                node = (p.get("spec") or {}).get("nodeName")
+                if node and not p["metadata"].get("deletionTimestamp"):  # a pod being deleted frees its GPUs soon
+                    used[node] = used.get(node, 0) + requested(p.get("spec") or {}, resource)
+            self.used[resource] = used
+        return self.used[resource]
 
 
 _views: weakref.WeakKeyDictionary[KubeClient, _View] = weakref.WeakKeyDictionary()
 
 
 async def free_gpus(client: KubeClient, pod: Mapping[str, Any], resource: str) -> tuple[int, ...] | None:
-    """Free `resource` on each node a pod with spec `pod` may run on; None when the cluster will not say."""
+    """Free `resource` on each node a pod with spec `pod` may run on; None when the cluster will not say.
+    Callers that find the view stale together wait for one read (the first starts it), not each its own."""
     view = _views.setdefault(client, _View())
-    async with view.lock:
-        now = time.monotonic()
-        if now < view.forbidden_until:
-            return None
-        age = now - view.read_at
-        if age >= CACHE_SECONDS or (client.changed_at >= view.read_at and age >= REREAD_SECONDS):
-            try:
-                # resourceVersion 0: served from the API server's watch cache, as informers' lists are
-                nodes = await client.request("list", "/api/v1/nodes", params={"resourceVersion": "0"}) or {}
-                assigned = {"fieldSelector": ASSIGNED, "resourceVersion": "0"}
-                pods = await client.request("list", "/api/v1/pods", params=assigned) or {}
-            except ApiError as e:
-                if e.status not in (401, 403):
-                    raise
-                view.forbidden_until = now + FORBIDDEN_SECONDS
-                log.info("cluster %s: free GPUs are not checked before surges (%s %s)", client.cluster, e.status, e)
-                return None
-            view.nodes, view.pods, view.read_at = nodes.get("items", []), pods.get("items", []), now
-    used: dict[str, int] = {}
-    for p in view.pods:
-        node = (p.get("spec") or {}).get("nodeName")
-        if node and not p["metadata"].get("deletionTimestamp"):  # a pod being deleted frees its GPUs soon
-            used[node] = used.get(node, 0) + requested(p.get("spec") or {}, resource)
+    now = time.monotonic()
+    if now < view.forbidden_until:
+        return None
+    age = now - view.read_at
+    if age >= CACHE_SECONDS or (client.changed_at >= view.read_at and age >= REREAD_SECONDS):
+        if view.reading is None or view.reading.done():
+            view.reading = asyncio.ensure_future(_read(client, view, now))
+        await asyncio.shield(view.reading)
+    if view.read_at == -math.inf or time.monotonic() < view.forbidden_until:
+        return None
+    held = view.held(resource)
     return tuple(
-        max(0, allocatable(n, resource) - used.get(n["metadata"]["name"], 0)) for n in view.nodes if may_run(n, pod)
+        max(0, allocatable(n, resource) - held.get(n["metadata"]["name"], 0)) for n in view.nodes if may_run(n, pod)
     )
+
+
+async def _read(client: KubeClient, view: _View, now: float) -> None:
+    """Both lists at once; resourceVersion 0 serves them from the API server's watch cache, as
+    informers' lists are. A failure keeps the last view (a refusal turns the check off for a while)."""
+    assigned = {"fieldSelector": ASSIGNED, "resourceVersion": "0"}
+    try:
+        nodes, pods = await asyncio.gather(
+            client.request("list", "/api/v1/nodes", params={"resourceVersion": "0"}),
+            client.request("list", "/api/v1/pods", params=assigned),
+        )
+    except ApiError as e:
+        if e.status in (401, 403):
+            view.forbidden_until = now + FORBIDDEN_SECONDS
+            log.info("cluster %s: free GPUs are not checked before surges (%s %s)", client.cluster, e.status, e)
+        else:
+            log.warning("cluster %s: could not count its free GPUs: %s", client.cluster, e)
+        return
+    view.nodes, view.pods, view.used = (nodes or {}).get("items", []), (pods or {}).get("items", []), {}
+    view.read_at = now
 
 
 def allocatable(node: Mapping[str, Any], resource: str) -> int:
