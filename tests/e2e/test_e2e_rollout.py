@@ -1,4 +1,6 @@
-"""End to end against a real cluster (optional): `BELLWETHER_E2E_KUBECONFIG` names its kubeconfig.
+"""End to end against a real cluster when `BELLWETHER_E2E_KUBECONFIG` names its kubeconfig, else
+against a stand-in cluster (the API server stand-in with its control plane: Deployment, ReplicaSet and
+EndpointSlice controllers, scheduler, kubelets, Foreground deletion and the namespace lifecycle).
 
 The operator runs locally (`bellwether run`) against that cluster; the model is a small CPU-only HTTP
 server so any cluster (kind, k3d, minikube) will do. Objects carry a per-run namespace for isolation.
@@ -19,22 +21,23 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from bellwether.api import parse_spec, revision_of, template_of
 from bellwether.api.crd import crd
 from bellwether.clusters import ApiError, KubeClient
 from bellwether.clusters.config import home_endpoint
+from bellwether.sim.standins.apiserver import ApiServer
+from bellwether.sim.standins.kubelet import Kubelet
 from support.specs import manifest, spec_doc
 
-KUBECONFIG = os.environ.get("BELLWETHER_E2E_KUBECONFIG")
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not KUBECONFIG, reason="set BELLWETHER_E2E_KUBECONFIG to a test cluster's kubeconfig to run"),
-]
+REAL_CLUSTER = os.environ.get("BELLWETHER_E2E_KUBECONFIG")
+pytestmark = [pytest.mark.e2e]
 IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.47"
 NAME = "echo"
 SELECTOR = f"bellwether.dev/deployment={NAME}"
@@ -73,8 +76,7 @@ async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float = 300, wh
 class Operator:
     """`bellwether run` watching one namespace, as a user starts it; stopped and started by the tests."""
 
-    def __init__(self, namespace: str) -> None:
-        assert KUBECONFIG
+    def __init__(self, namespace: str, kubeconfig: str) -> None:
         self.args = [
             sys.executable,
             "-c",
@@ -84,7 +86,7 @@ class Operator:
             "-n",
             namespace,
             "--kubeconfig",
-            KUBECONFIG,
+            kubeconfig,
             "--metrics-port",
             "0",
             "--health-port",
@@ -159,11 +161,28 @@ async def tear_down(cluster: Cluster) -> None:
 
 
 @pytest.fixture
-async def cluster() -> AsyncIterator[Cluster]:
-    assert KUBECONFIG
+async def kubeconfig(tmp_path: Path) -> AsyncIterator[str]:
+    """The real cluster's kubeconfig, or a stand-in cluster's for the test's length."""
+    if REAL_CLUSTER:
+        yield REAL_CLUSTER
+        return
+    server = ApiServer("e2e")
+    await server.start()
+    await server.put("namespaces", {"metadata": {"name": "default"}})
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(server.kubeconfig("default")))
+    try:
+        with Kubelet(server, delay=1.0, grace=1.0):
+            yield str(path)
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def cluster(kubeconfig: str) -> AsyncIterator[Cluster]:
     namespace = f"bellwether-e2e-{uuid.uuid4().hex[:6]}"
     async with aiohttp.ClientSession() as session:
-        client = KubeClient("e2e", await home_endpoint(KUBECONFIG), session)
+        client = KubeClient("e2e", await home_endpoint(kubeconfig), session)
         await client.request(
             "apply",
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/modeldeployments.bellwether.dev",
@@ -173,7 +192,7 @@ async def cluster() -> AsyncIterator[Cluster]:
         )
         ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
         await client.request("create", "/api/v1/namespaces", body=ns)
-        found = Cluster(client, namespace, Operator(namespace))
+        found = Cluster(client, namespace, Operator(namespace, kubeconfig))
         found.operator.start()
         try:
             yield found

@@ -65,7 +65,8 @@ async def in_phase(world: World, phase: str) -> None:
 
 async def terminate_namespace(server: ApiServer, namespace: str = NAMESPACE) -> None:
     """What `kubectl delete namespace` leaves while content with finalizers remains: the Namespace marked
-    for deletion, with the namespace controller's conditions saying what blocks it."""
+    for deletion, with the namespace controller's conditions saying what blocks it, and the content
+    deleted (the stand-in's namespace lifecycle: the kubeconfig Secret goes too)."""
     await server.patch(
         "namespaces",
         None,
@@ -129,6 +130,13 @@ async def test_deleting_the_namespace_of_a_paused_model_deployment_completes(wor
     await eventually(lambda: cleaned_up(world), timeout=PROMPTLY, what="deletion in a Terminating namespace")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="the namespace controller deletes the remote region's kubeconfig Secret with the rest of the "
+    "namespace, so the operator started later cannot reach eu-west to clean it up (it gives up after "
+    "SWEEP_ATTEMPTS sweeps and names the region in its log, docs/operations.md); keeping the Secret while "
+    "a ModelDeployment needs it (a finalizer of ours on it) is not built yet",
+)
 async def test_a_namespace_deleted_while_the_operator_was_down_is_cleaned_up_when_it_starts(world: World) -> None:
     # Given a ModelDeployment serving in two clusters, and the operator stopped
     await serving_v1(world)

@@ -1,6 +1,6 @@
 """The control plane stand-in (`bellwether.sim.standins.controllers`) does what the real controllers do
 with a Deployment: its own ReplicaSets and pods, rolling updates by strategy, scale-down order, the scheduler's GPU
-arithmetic, EndpointSlices of ready pods, and foreground / background deletion.
+arithmetic, EndpointSlices of ready pods, foreground / background deletion, and the namespace lifecycle.
 
 No operator here: the tests write Deployments and Services the way any client would.
 """
@@ -332,3 +332,38 @@ async def test_orphan_deletion_leaves_the_replicaset_and_its_pods(server: ApiSer
         [rs] = server.list("replicasets", NS)
         assert server.get("deployments", NS, "web") is None and "ownerReferences" not in rs["metadata"]
         assert len(pods(server)) == 2
+
+
+async def test_a_deleted_namespace_is_terminating_until_everything_in_it_is_gone(server: ApiServer) -> None:
+    # Given a namespace holding a Deployment's pods, and an object whose finalizer only its owner removes
+    with Kubelet(server, grace=1.0):
+        await server.put("deployments", deployment(replicas=2))
+        await settled(server, "web", 2, "v1")
+        held = {"metadata": {"name": "held", "namespace": NS, "finalizers": ["example.com/cleanup"]}}
+        await server.put("secrets", held)
+
+        # When the namespace is deleted, over HTTP as kubectl sends it
+        async with aiohttp.ClientSession() as session:
+            async with session.delete(f"{server.url}/api/v1/namespaces/{NS}") as resp:
+                assert resp.status == 200
+            # Then it is Terminating and takes no new content
+            ns = server.get("namespaces", None, NS)
+            assert ns is not None and ns["status"]["phase"] == "Terminating" and ns["metadata"]["deletionTimestamp"]
+            assert ns["spec"]["finalizers"] == ["kubernetes"]
+            body = {"metadata": {"name": "new"}, "data": {}}
+            async with session.post(f"{server.url}/api/v1/namespaces/{NS}/secrets", json=body) as resp:
+                assert resp.status == 403
+                assert "because it is being terminated" in (await resp.json())["message"]
+
+        # its content goes (the pods after their grace), the held object stays, and so does the namespace
+        await eventually(
+            lambda: server.list("deployments", NS) == [] and pods(server, live=False) == [], what="emptied"
+        )
+        held_now = server.get("secrets", NS, "held")
+        assert held_now is not None and held_now["metadata"]["deletionTimestamp"]
+        assert server.get("namespaces", None, NS) is not None
+
+        # until the finalizer is removed: then the namespace goes with it
+        await server.patch("secrets", NS, "held", {"metadata": {"finalizers": None}})
+        assert server.get("secrets", NS, "held") is None
+        assert server.get("namespaces", None, NS) is None

@@ -16,6 +16,11 @@ the object at once and its dependents after it; Foreground leaves it "deletion i
 deleted gracefully: it stays, terminating, for `pod_grace` seconds (or the request's
 `gracePeriodSeconds`) until its kubelet finishes it; an unbound pod goes at once.
 
+Namespaces follow the namespace controller (pkg/controller/namespace): a deleted namespace turns
+Terminating (`deletionTimestamp`, `status.phase: Terminating`, the `kubernetes` finalizer in
+`spec.finalizers`), refuses new content (403), and has every object in it deleted; it is removed once
+nothing is left in it, however long the finalizers of what is left hold it.
+
 Faults are injected at the HTTP level, where the operator would meet them: `Fault`s answer matching
 requests with an error (409, 429 with Retry-After, 500), late, or not at all (the connection drops);
 open watches can be cut and old resourceVersions expired (410 Gone); `on_write` sees every write
@@ -401,6 +406,10 @@ class ApiServer:
             raise ApiError(409, "AlreadyExists", f'{res.plural} "{meta["name"]}" already exists')
         if namespace:
             meta["namespace"] = namespace
+            home = self.objects.get(("namespaces", None, namespace))
+            if home is not None and home["metadata"].get("deletionTimestamp"):
+                message = f"unable to create new content in namespace {namespace} because it is being terminated"
+                raise ApiError(403, "Forbidden", f'{res.plural} "{meta["name"]}" is forbidden: {message}')
         meta.update(uid=str(uuid.uuid4()), generation=1, creationTimestamp=now_text())
         obj["apiVersion"], obj["kind"] = res.api_version, res.kind
         self._bump(obj)
@@ -453,6 +462,8 @@ class ApiServer:
                 if grace <= 0:
                     await self._remove(key)
             return obj
+        if res.plural == "namespaces":
+            return await self._terminate(key)
         finalizers = list(meta.get("finalizers") or [])
         if propagation == "Orphan":
             await self._orphan(meta["uid"])
@@ -482,6 +493,30 @@ class ApiServer:
                     await self._delete(self.resource(child_key[0]), child_key, policy)
             await self._release(key)
         return self.objects.get(key, obj)
+
+    async def _terminate(self, key: Key) -> dict[str, Any]:
+        """A namespace deleted: Terminating, its content deleted, gone once it is empty."""
+        obj = copy.deepcopy(self.objects[key])
+        obj["metadata"]["deletionTimestamp"] = now_text()
+        obj.setdefault("spec", {})["finalizers"] = ["kubernetes"]
+        obj["status"] = {**(obj.get("status") or {}), "phase": "Terminating"}
+        self._bump(obj)
+        self.objects[key] = obj
+        await self._emit("MODIFIED", obj)
+        for inside in [k for k in self.objects if k[1] == key[2] and k[0] != "namespaces"]:
+            if inside in self.objects and not self.objects[inside]["metadata"].get("deletionTimestamp"):
+                await self._delete(self.resource(inside[0]), inside)
+        await self._empty(key[2])
+        return self.objects.get(key, obj)
+
+    async def _empty(self, namespace: str) -> None:
+        """The namespace controller's last step: a Terminating namespace with nothing left goes."""
+        key = ("namespaces", None, namespace)
+        ns = self.objects.get(key)
+        if ns is None or not ns["metadata"].get("deletionTimestamp"):
+            return
+        if not any(k[1] == namespace for k in self.objects):
+            await self._remove(key)
 
     def _dependents(self, uid: str, blocking: bool = False) -> builtins.list[Key]:
         return [k for k, o in self.objects.items() if uid in owner_uids(o, blocking)]
@@ -534,6 +569,8 @@ class ApiServer:
         for owner_key, owner in list(self.objects.items()):  # owners waiting for their dependents
             if owner["metadata"]["uid"] in owner_uids(obj):
                 await self._release(owner_key)
+        if key[1] is not None:
+            await self._empty(key[1])
 
     # -- HTTP -----------------------------------------------------------------------------------------
 
