@@ -6,7 +6,8 @@ resources, with the field selector kube-scheduler's own informer uses for assign
 once CACHE_SECONDS old, or once REREAD_SECONDS old when the operator has written to the cluster since
 (its own surges take GPUs); so many ModelDeployments surging at once cost a read a second, not each. A cluster that refuses
 either (403: the installation is not granted nodes, or pods in every namespace) is not asked again for
-FORBIDDEN_SECONDS; the check is off there, and the log says so once.
+FORBIDDEN_SECONDS (then asked again: permissions may have been granted since); the check is off there
+meanwhile, and the log says so once.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class _View:
     used: dict[str, dict[str, int]] = field(default_factory=dict)  # resource -> node -> held, from `pods`
     read_at: float = -math.inf
     forbidden_until: float = -math.inf
+    refused: bool = False  # said once in the log; later refusals at debug level
     reading: asyncio.Future[None] | None = None
 
     def held(self, resource: str) -> dict[str, int]:
@@ -88,7 +90,9 @@ async def _read(client: KubeClient, view: _View, now: float) -> None:
     except ApiError as e:
         if e.status in (401, 403):
             view.forbidden_until = now + FORBIDDEN_SECONDS
-            log.info("cluster %s: free GPUs are not checked before surges (%s %s)", client.cluster, e.status, e)
+            say = log.debug if view.refused else log.info
+            say("cluster %s: free GPUs are not checked before surges (%s %s)", client.cluster, e.status, e)
+            view.refused = True
         else:
             log.warning("cluster %s: could not count its free GPUs: %s", client.cluster, e)
         return
