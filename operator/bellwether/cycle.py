@@ -114,9 +114,9 @@ EvaluateGates = Callable[
 ]
 
 
-# (spec, region, template) -> the GPUs free for that revision's pods there; None: not known (no GPUs
-# asked for, or the cluster does not let the operator read its nodes)
-GpuCapacity = Callable[[ModelDeploymentSpec, Region, Template], Awaitable[GpuRoom | None]]
+# (region, template) -> the GPUs free for that revision's pods there; None: not known (no GPUs asked
+# for, or the cluster does not let the operator read its nodes)
+GpuCapacity = Callable[[Region, Template], Awaitable[GpuRoom | None]]
 
 
 class Notify(Protocol):
@@ -411,7 +411,7 @@ async def _gpu_fit(
 
     async def one(region: str, template: Template) -> GpuRoom | None:
         try:
-            return await capacity(spec, spec.region(region), template)
+            return await capacity(spec.region(region), template)
         except Exception as e:  # advice only: never a reason for the cycle to fail
             log.warning("could not count the free GPUs in %s: %s", region, e)
             return None

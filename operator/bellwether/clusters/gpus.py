@@ -4,10 +4,10 @@ to it request, on the nodes those pods may run on.
 Read only before a surge (`rollout.capacity`): one list of nodes and one of the pods that hold
 resources, with the field selector kube-scheduler's own informer uses for assigned pods. Read again
 once CACHE_SECONDS old, or once REREAD_SECONDS old when the operator has written to the cluster since
-(its own surges take GPUs); so many ModelDeployments surging at once cost a read a second, not each. A cluster that refuses
-either (403: the installation is not granted nodes, or pods in every namespace) is not asked again for
-FORBIDDEN_SECONDS (then asked again: permissions may have been granted since); the check is off there
-meanwhile, and the log says so once.
+(its own surges take GPUs); so many ModelDeployments surging at once share a read every few seconds.
+A cluster that refuses either (403: the installation is not granted nodes, or pods in every namespace)
+is not asked again for FORBIDDEN_SECONDS (then asked again: permissions may have been granted since);
+the check is off there meanwhile, and the log says so once.
 """
 
 from __future__ import annotations

@@ -214,7 +214,7 @@ class KubeRegions:
             return why
         return None
 
-    async def gpu_room(self, spec: ModelDeploymentSpec, region: Region, template: Template) -> GpuRoom | None:
+    async def gpu_room(self, region: Region, template: Template) -> GpuRoom | None:
         """The GPUs free for `template`'s pods in a region observed this cycle (see clusters.gpus)."""
         gpu = template.runtime.resources.gpu
         client = self.clients.get(region.name)

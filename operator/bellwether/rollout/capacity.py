@@ -27,13 +27,12 @@ class Surge:
 
 def surge(plan: RegionPlan, seen: RegionObservation) -> Surge | None:
     """The GPU revision this plan grows, if any; a revision its autoscaler sizes is not ours to grow."""
+    planned = {r.revision: r.replicas for r in plan.revisions}
     for rev in plan.revisions:
-        gpu = rev.template.runtime.resources.gpu
         have = seen.pods.get(rev.revision)
         new = rev.replicas - (have.desired if have is not None else 0)
-        if gpu is None or rev.autoscaled or new <= 0:
+        if rev.template.runtime.resources.gpu is None or rev.autoscaled or new <= 0:
             continue
-        planned = {r.revision: r.replicas for r in plan.revisions}
         released = sum(
             max(0, pods.desired - planned.get(revision, 0))
             for revision, pods in seen.pods.items()

@@ -106,7 +106,7 @@ class SimRegions:
             return f"region {plan.region}: {e}"
         return None
 
-    async def gpu_room(self, spec: ModelDeploymentSpec, region: Region, template: Template) -> GpuRoom | None:
+    async def gpu_room(self, region: Region, template: Template) -> GpuRoom | None:
         gpu = template.runtime.resources.gpu
         cluster = self.world.clusters[region.name]
         if gpu is None or not cluster.nodes:

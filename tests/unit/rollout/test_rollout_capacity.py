@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bellwether.api import template_of
+from bellwether.api import Template, template_of
 from bellwether.rollout.capacity import shortfall, surge
 from bellwether.rollout.types import GpuRoom, RegionObservation, RegionPlan, RevisionPlan, RevisionPods
 from support.specs import spec
@@ -14,10 +14,10 @@ TWO_GPUS = template_of(spec(version="v2", rollout=STEPS, runtime={"resources": {
 NO_GPU = template_of(spec(version="v2", rollout=STEPS, runtime={"resources": {"cpu": "4"}}))
 
 
-def plan(canary: int, stable: int, template: object = ONE_GPU, autoscaled: bool = False) -> RegionPlan:
+def plan(canary: int, stable: int, template: Template = ONE_GPU, autoscaled: bool = False) -> RegionPlan:
     revisions = [RevisionPlan("s1", "stable", stable, 100, ONE_GPU)]
     if canary:
-        revisions.append(RevisionPlan("c2", "canary", canary, 25, template, autoscaled=autoscaled))  # type: ignore[arg-type]
+        revisions.append(RevisionPlan("c2", "canary", canary, 25, template, autoscaled=autoscaled))
     return RegionPlan("us-east", tuple(revisions))
 
 

@@ -503,7 +503,7 @@ class ApiServer:
         self._bump(obj)
         self.objects[key] = obj
         await self._emit("MODIFIED", obj)
-        for inside in [k for k in self.objects if k[1] == key[2] and k[0] != "namespaces"]:
+        for inside in [k for k in self.objects if k[1] == key[2]]:  # namespaces have no namespace
             if inside in self.objects and not self.objects[inside]["metadata"].get("deletionTimestamp"):
                 await self._delete(self.resource(inside[0]), inside)
         await self._empty(key[2])
